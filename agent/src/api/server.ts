@@ -1,0 +1,85 @@
+import { chmod, rm } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { invalid } from '../errors.js';
+import { type ApiResponse, errorResponse, type Router } from './router.js';
+
+/**
+ * The local API: HTTP/1.1 + JSON on a unix socket, so `curl --unix-socket`
+ * works and access control is file permissions (0600, root only).
+ */
+export interface ApiServer {
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(socketPath: string, router: Router, log: Logger): Promise<ApiServer> {
+  const server = http.createServer((req, res) => {
+    void handle(router, req, res, log);
+  });
+  // Create the socket file 0600 from the first instant, not chmod'ed after a window.
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await chmod(socketPath, 0o600);
+  return {
+    socketPath,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await rm(socketPath, { force: true });
+    },
+  };
+}
+
+async function handle(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const started = process.hrtime.bigint();
+  const url = new URL(req.url ?? '/', 'http://gantry');
+  const method = req.method ?? 'GET';
+  let out: ApiResponse;
+  try {
+    const { handler, params, allowed } = router.match(method, url.pathname);
+    if (handler) out = await handler(req, params);
+    else if (allowed.length > 0) {
+      res.setHeader('Allow', allowed.join(', '));
+      out = {
+        status: 405,
+        body: { error: { kind: 'invalid', message: `${method} is not allowed on ${url.pathname}` } },
+      };
+    } else out = { status: 404, body: { error: { kind: 'not-found', message: `no such endpoint: ${url.pathname}` } } };
+  } catch (e) {
+    out = errorResponse(e);
+    if ((out.status ?? 500) >= 500) log.error({ err: e, method, path: url.pathname }, 'api request failed');
+  }
+  const body = `${JSON.stringify(out.body)}\n`;
+  res.writeHead(out.status ?? 200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  log.debug({ method, path: url.pathname, status: out.status ?? 200, ms }, 'api request');
+}
+
+/** Read a JSON request body, refusing more than `limit` bytes. */
+export async function readJsonBody(req: IncomingMessage, limit = 1 << 20): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw invalid(`request body is larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (e) {
+    throw invalid('request body is not valid JSON', { cause: e });
+  }
+}

@@ -1,0 +1,47 @@
+import type { LogLevel } from '../../config/agent-config.js';
+import { startAgent } from '../../daemon/agent.js';
+import { createLogger } from '../../daemon/log.js';
+import type { Command } from '../command.js';
+import { EXIT } from '../context.js';
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
+
+export const agentCommand: Command = {
+  path: ['agent'],
+  summary: 'Run the agent daemon in the foreground (logs JSON lines to stderr)',
+  options: {
+    profile: { type: 'string' },
+    config: { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  optionHelp: [
+    "--profile NAME|FILE   firmware profile (default: the config file's, else generic-x86_64)",
+    '--config FILE         agent config (JSON)',
+    '--log-level LEVEL     fatal|error|warn|info|debug|trace (default info)',
+  ],
+  async run(ctx, values) {
+    const level = values['log-level'] as string | undefined;
+    if (level !== undefined && !LEVELS.has(level)) {
+      ctx.err(`gantry agent: --log-level must be one of ${[...LEVELS].join(', ')}, not "${level}"`);
+      return EXIT.usage;
+    }
+    const agent = await startAgent({
+      dataDir: ctx.dataDir,
+      ...(typeof values.profile === 'string' ? { profile: values.profile } : {}),
+      ...(typeof values.config === 'string' ? { configFile: values.config } : {}),
+      ...(level !== undefined ? { logger: createLogger(level as LogLevel) } : {}),
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        process.stderr.write(`gantry agent: ${signal}, shutting down\n`);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await agent.stop();
+    return EXIT.ok;
+  },
+};

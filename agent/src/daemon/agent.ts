@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { addInfoRoutes, type AgentHealth, type AgentInfo } from '../api/routes.js';
+import { Router } from '../api/router.js';
+import { type ApiServer, startApiServer } from '../api/server.js';
+import { loadAgentConfig } from '../config/agent-config.js';
+import { loadProfile, ProfileValidator } from '../config/profile.js';
+import { messageOf } from '../errors.js';
+import { detectCgroupLayout } from '../host/cgroups.js';
+import { formatPlatform, hostPlatform } from '../host/platform.js';
+import { type Db, MetaStore, openDatabase } from '../state/database.js';
+import { agentVersion } from '../version.js';
+import { lockDataDir } from './data-dir-lock.js';
+import { createLogger, type Logger } from './log.js';
+
+export interface AgentOptions {
+  dataDir: string;
+  /** Profile name or file; overrides the config file's `profile`. */
+  profile?: string;
+  configFile?: string;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface RunningAgent {
+  readonly socketPath: string;
+  readonly info: () => AgentInfo;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PROFILE = 'generic-x86_64';
+export const SOCKET_NAME = 'gantry.sock';
+export const DB_NAME = 'state.db';
+
+/**
+ * The composition root: the only place that picks concrete classes. Start
+ * order is "cheap checks first, then take the data dir": a bad config or
+ * profile fails before anything on disk is touched. Stop order is the reverse.
+ */
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const now = opts.now ?? Date.now;
+  const config = await loadAgentConfig(opts.configFile);
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const validator = await ProfileValidator.load();
+  const { profile, source } = await loadProfile(opts.profile ?? config.profile ?? DEFAULT_PROFILE, validator);
+
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(opts.dataDir);
+  const undo: Array<() => Promise<void> | void> = [() => lock.release()];
+  const unwind = async () => {
+    for (const step of undo.reverse()) await step();
+  };
+  try {
+    const db = openDatabase(path.join(lock.dataDir, DB_NAME));
+    undo.push(() => {
+      db.close();
+    });
+    const deviceId =
+      config.deviceId ?? new MetaStore(db).getOrInsert('device-id', () => `gw-${randomBytes(6).toString('hex')}`);
+    const cgroup = await detectCgroupLayout();
+    const platform = hostPlatform();
+    if (platform.architecture !== profile.arch.architecture) {
+      log.warn(
+        { host: formatPlatform(platform), profile: formatPlatform(profile.arch) },
+        'firmware profile is for another architecture',
+      );
+    }
+    const startedAt = now();
+    const info = (): AgentInfo => ({
+      version: agentVersion(),
+      deviceId,
+      profile: { model: profile.model, vendor: profile.vendor, source },
+      platform: formatPlatform(platform),
+      arch: { ...platform },
+      dataDir: lock.dataDir,
+      pid: process.pid,
+      node: process.version,
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeSeconds: Math.floor((now() - startedAt) / 1000),
+      cgroup: cgroup.unifiedMount
+        ? { version: cgroup.version, unifiedMount: cgroup.unifiedMount }
+        : { version: cgroup.version },
+    });
+    const router = addInfoRoutes(new Router(), { info, health: () => healthOf(db) });
+
+    // We hold the lock, so a socket file left here is a dead agent's.
+    const socketPath = path.join(lock.dataDir, SOCKET_NAME);
+    await rm(socketPath, { force: true });
+    const api: ApiServer = await startApiServer(socketPath, router, log);
+    undo.push(() => api.close());
+
+    log.info(
+      { dataDir: lock.dataDir, deviceId, profile: profile.model, cgroup: cgroup.version, socket: socketPath },
+      'agent started',
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      socketPath,
+      info,
+      stop() {
+        stopping ??= unwind().then(() => log.info('agent stopped'));
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+function healthOf(db: Db): AgentHealth {
+  const checks: AgentHealth['checks'] = {};
+  try {
+    db.prepare('SELECT 1').get();
+    checks.database = { ok: true };
+  } catch (e) {
+    checks.database = { ok: false, message: messageOf(e) };
+  }
+  return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
+}
