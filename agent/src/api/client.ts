@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { type ErrorKind, GantryError, errnoCode, unavailable } from '../errors.js';
+import { type ErrorKind, errnoCode, GantryError, unavailable } from '../errors.js';
 
 /**
  * Client of the local API, used by the CLI (and tests). Errors from the agent

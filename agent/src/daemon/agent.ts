@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { addInfoRoutes, type AgentHealth, type AgentInfo } from '../api/routes.js';
 import { Router } from '../api/router.js';
+import { type AgentHealth, type AgentInfo, addInfoRoutes } from '../api/routes.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { loadProfile, ProfileValidator } from '../config/profile.js';
