@@ -61,7 +61,9 @@ export async function startAgent(
     await waitFor(
       async () => {
         if (peer.child.exitCode !== null) throw new Error(`agent exited with ${peer.child.exitCode}: ${peer.output()}`);
-        return (await api.get<{ status: string }>('/v1/health')).status === 'ok' ? true : undefined;
+        // The pid check matters: a losing agent must not mistake the winner's API for its own.
+        const info = await api.get<{ pid: number }>('/v1/info');
+        return info.pid === peer.child.pid ? true : undefined;
       },
       { ms: opts.startTimeoutMs ?? 15_000, what: `agent API on ${socketPath}` },
     );

@@ -16,7 +16,8 @@ export interface ValidationIssue {
 /** A parsed JSON text that can answer "where is /a/0/b?". */
 export interface LocatedJson {
   value: unknown;
-  locate(pointer: string): { line: number; column: number } | undefined;
+  /** Where the value at `pointer` starts; with `atKey`, where its member name starts instead. */
+  locate(pointer: string, atKey?: boolean): { line: number; column: number } | undefined;
 }
 
 export type ParseResult = { ok: true; doc: LocatedJson } | { ok: false; issue: ValidationIssue };
@@ -35,19 +36,19 @@ export function parseLocatedJson(text: string): ParseResult {
   }
   return {
     ok: true,
-    doc: { value: evaluate(ast), locate: (pointer) => locatePointer(ast.body, pointer) },
+    doc: { value: evaluate(ast), locate: (pointer, atKey) => locatePointer(ast.body, pointer, atKey === true) },
   };
 }
 
-function locatePointer(root: AnyNode, pointer: string): { line: number; column: number } | undefined {
+function locatePointer(root: AnyNode, pointer: string, atKey: boolean): { line: number; column: number } | undefined {
   let node: AnyNode = root;
   // The deepest node we could reach: a missing member is reported at its parent.
   const segments = pointer === '' ? [] : pointer.slice(1).split('/').map(unescapePointer);
-  for (const seg of segments) {
+  for (const [i, seg] of segments.entries()) {
     if (node.type === 'Object') {
       const member = node.members.find((m) => (m.name.type === 'String' ? m.name.value : m.name.name) === seg);
       if (!member) break;
-      node = member.value;
+      node = atKey && i === segments.length - 1 ? member : member.value;
     } else if (node.type === 'Array') {
       const element = node.elements[Number(seg)];
       if (!element) break;
@@ -79,13 +80,14 @@ export function schemaIssues(validate: ValidateFunction, doc: LocatedJson): Vali
   const issues: ValidationIssue[] = [];
   for (const err of validate.errors ?? []) {
     const issue = issueFromAjv(err);
-    if (issue) issues.push(withLocation(issue, doc));
+    // An unknown property is best shown at its name, everything else at the offending value.
+    if (issue) issues.push(withLocation(issue, doc, err.keyword === 'additionalProperties'));
   }
   return dedupe(issues);
 }
 
-export function withLocation(issue: ValidationIssue, doc: LocatedJson): ValidationIssue {
-  const loc = doc.locate(issue.path);
+export function withLocation(issue: ValidationIssue, doc: LocatedJson, atKey = false): ValidationIssue {
+  const loc = doc.locate(issue.path, atKey);
   return loc ? { ...issue, ...loc } : issue;
 }
 
