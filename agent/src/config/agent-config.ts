@@ -12,6 +12,30 @@ export interface AgentConfig {
   /** Firmware profile name or file; `--profile` overrides it. */
   profile?: string;
   logLevel?: LogLevel;
+  /** Per-registry settings, keyed by host[:port] as written in image references. */
+  registries?: Record<string, RegistrySettings>;
+  pull?: PullSettings;
+}
+
+export interface RegistrySettings {
+  /** Plain HTTP instead of HTTPS. Only for registries on a trusted network (tests: loopback). */
+  insecure?: boolean;
+  /** PEM file of extra CA certificates trusted for this registry's HTTPS. */
+  caFile?: string;
+  /** Credentials for basic auth, or for fetching bearer tokens. */
+  username?: string;
+  password?: string;
+}
+
+export interface PullSettings {
+  /** Blobs downloaded at once (default 3). */
+  concurrency?: number;
+  /** Cap on download bandwidth for metered links, bytes per second (default: none). */
+  bandwidthBytesPerSec?: number;
+  /** Largest manifest or index accepted, bytes (default 4 MiB). */
+  maxManifestBytes?: number;
+  /** Attempts per request before giving up (default 5). */
+  retries?: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -25,6 +49,30 @@ export const AGENT_CONFIG_SCHEMA = {
     deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
     profile: { type: 'string', minLength: 1 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] },
+    registries: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\\[[0-9a-fA-F:]+\\](:[0-9]{1,5})?$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          insecure: { type: 'boolean' },
+          caFile: { type: 'string', pattern: '^/' },
+          username: { type: 'string', minLength: 1 },
+          password: { type: 'string' },
+        },
+      },
+    },
+    pull: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 16 },
+        bandwidthBytesPerSec: { type: 'integer', minimum: 1024 },
+        maxManifestBytes: { type: 'integer', minimum: 1024, maximum: 67108864 },
+        retries: { type: 'integer', minimum: 1, maximum: 20 },
+      },
+    },
   },
 } as const;
 
