@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { type ErrorKind, errnoCode, GantryError, unavailable } from '../errors.js';
+import { type ErrorKind, errnoCode, GantryError, isGantryError, unavailable } from '../errors.js';
 
 /**
  * Client of the local API, used by the CLI (and tests). Errors from the agent
@@ -18,6 +18,62 @@ export class ApiClient {
 
   post<T>(path: string, body?: unknown): Promise<T> {
     return this.request<T>('POST', path, body);
+  }
+
+  /** An NDJSON endpoint: yields each line's value; an `{"type":"error"}` line becomes a thrown GantryError. */
+  async *stream<T>(method: string, path: string, body?: unknown): AsyncIterable<T> {
+    const res = await this.open(method, path, body);
+    if ((res.statusCode ?? 500) >= 400) throw fromErrorBody(JSON.parse(await collect(res)), res.statusCode ?? 500);
+    let buffered = '';
+    for await (const chunk of res) {
+      buffered += (chunk as Buffer).toString('utf8');
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        nl = buffered.indexOf('\n');
+        if (line.trim() === '') continue;
+        const value = JSON.parse(line) as { type?: string };
+        if (value.type === 'error') throw fromErrorBody(value, 500);
+        yield value as T;
+      }
+    }
+  }
+
+  private open(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          headers:
+            payload === undefined
+              ? {}
+              : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+        },
+        resolve,
+      );
+      req.on('error', (e) => reject(this.transportError(e, method, path)));
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  private transportError(e: Error, method: string, path: string): Error {
+    const code = errnoCode(e);
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      return unavailable(
+        `no gantry agent is running on ${this.socketPath} (is the agent started, and is --data-dir right?)`,
+        { cause: e },
+      );
+    }
+    if (code === 'EACCES')
+      return new GantryError('denied', `permission denied on ${this.socketPath} (the local API is root only)`, {
+        cause: e,
+      });
+    return unavailable(`${method} ${path} failed: ${e.message}`, { cause: e });
   }
 
   request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -55,27 +111,17 @@ export class ApiClient {
       req.on('timeout', () =>
         req.destroy(unavailable(`agent did not answer ${method} ${path} within ${this.timeoutMs} ms`)),
       );
-      req.on('error', (e) => {
-        const code = errnoCode(e);
-        if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-          reject(
-            unavailable(
-              `no gantry agent is running on ${this.socketPath} (is the agent started, and is --data-dir right?)`,
-              { cause: e },
-            ),
-          );
-        } else if (code === 'EACCES') {
-          reject(
-            new GantryError('denied', `permission denied on ${this.socketPath} (the local API is root only)`, {
-              cause: e,
-            }),
-          );
-        } else reject(e);
-      });
+      req.on('error', (e) => reject(isGantryError(e) ? e : this.transportError(e, method, path)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
   }
+}
+
+async function collect(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function fromErrorBody(body: unknown, status: number): GantryError {

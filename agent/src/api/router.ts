@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { type ErrorKind, isGantryError, messageOf } from '../errors.js';
 
-/** What a route handler returns; the server writes it as JSON. */
-export interface ApiResponse {
-  status?: number;
-  body: unknown;
-}
+/**
+ * What a route handler returns: a JSON body, or a stream of JSON values the
+ * server writes as NDJSON (one value per line, flushed as they come) for long
+ * work such as a pull. A stream that throws ends with an `{"type":"error"}` line.
+ */
+export type ApiResponse = { status?: number; body: unknown } | { status?: number; stream: AsyncIterable<unknown> };
 
 export type Handler = (req: IncomingMessage, params: Record<string, string>) => Promise<ApiResponse> | ApiResponse;
 

@@ -61,11 +61,29 @@ async function handle(router: Router, req: IncomingMessage, res: ServerResponse,
     out = errorResponse(e);
     if ((out.status ?? 500) >= 500) log.error({ err: e, method, path: url.pathname }, 'api request failed');
   }
-  const body = `${JSON.stringify(out.body)}\n`;
-  res.writeHead(out.status ?? 200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  if ('stream' in out) await writeStream(res, out.stream, log);
+  else {
+    const body = `${JSON.stringify(out.body)}\n`;
+    res.writeHead(out.status ?? 200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  }
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log.debug({ method, path: url.pathname, status: out.status ?? 200, ms }, 'api request');
+}
+
+async function writeStream(res: ServerResponse, stream: AsyncIterable<unknown>, log: Logger): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
+  try {
+    for await (const value of stream) {
+      if (res.destroyed) break;
+      res.write(`${JSON.stringify(value)}\n`);
+    }
+  } catch (e) {
+    const { body, status } = errorResponse(e) as { body: { error: unknown }; status: number };
+    if (status >= 500) log.error({ err: e }, 'api stream failed');
+    if (!res.destroyed) res.write(`${JSON.stringify({ type: 'error', ...body })}\n`);
+  }
+  res.end();
 }
 
 /** Read a JSON request body, refusing more than `limit` bytes. */

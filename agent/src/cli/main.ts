@@ -4,11 +4,21 @@ import { isGantryError, messageOf } from '../errors.js';
 import { agentVersion } from '../version.js';
 import { type Command, GLOBAL_OPTIONS, type OptionSpecs } from './command.js';
 import { agentCommand } from './commands/agent.js';
+import { imagesCommand, inspectImageCommand, pruneCommand, pullCommand, rmiCommand } from './commands/images.js';
 import { infoCommand } from './commands/info.js';
 import { profileValidateCommand } from './commands/profile.js';
 import { EXIT, makeContext } from './context.js';
 
-const COMMANDS: Command[] = [agentCommand, infoCommand, profileValidateCommand];
+const COMMANDS: Command[] = [
+  agentCommand,
+  infoCommand,
+  pullCommand,
+  imagesCommand,
+  inspectImageCommand,
+  rmiCommand,
+  pruneCommand,
+  profileValidateCommand,
+];
 
 function usage(): string {
   const rows = COMMANDS.map((c) => `  ${[...c.path, c.args ?? ''].join(' ').trim().padEnd(26)} ${c.summary}`);
