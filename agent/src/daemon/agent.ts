@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { addImageRoutes } from '../api/image-routes.js';
 import { Router } from '../api/router.js';
 import { type AgentHealth, type AgentInfo, addInfoRoutes } from '../api/routes.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
-import { loadAgentConfig } from '../config/agent-config.js';
-import { loadProfile, ProfileValidator } from '../config/profile.js';
+import { type AgentConfig, loadAgentConfig } from '../config/agent-config.js';
+import { type FirmwareProfile, loadProfile, ProfileValidator } from '../config/profile.js';
 import { messageOf } from '../errors.js';
 import { detectCgroupLayout } from '../host/cgroups.js';
 import { formatPlatform, hostPlatform } from '../host/platform.js';
+import { RegistryClient } from '../images/registry/index.js';
+import { ImageService } from '../images/service.js';
+import { unpackLayer } from '../images/unpack/index.js';
 import { type Db, MetaStore, openDatabase } from '../state/database.js';
 import { agentVersion } from '../version.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -58,31 +62,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     const deviceId =
       config.deviceId ?? new MetaStore(db).getOrInsert('device-id', () => `gw-${randomBytes(6).toString('hex')}`);
-    const cgroup = await detectCgroupLayout();
-    const platform = hostPlatform();
-    if (platform.architecture !== profile.arch.architecture) {
-      log.warn(
-        { host: formatPlatform(platform), profile: formatPlatform(profile.arch) },
-        'firmware profile is for another architecture',
-      );
-    }
-    const startedAt = now();
-    const info = (): AgentInfo => ({
-      version: agentVersion(),
-      deviceId,
-      profile: { model: profile.model, vendor: profile.vendor, source },
-      platform: formatPlatform(platform),
-      arch: { ...platform },
-      dataDir: lock.dataDir,
-      pid: process.pid,
-      node: process.version,
-      startedAt: new Date(startedAt).toISOString(),
-      uptimeSeconds: Math.floor((now() - startedAt) / 1000),
-      cgroup: cgroup.unifiedMount
-        ? { version: cgroup.version, unifiedMount: cgroup.unifiedMount }
-        : { version: cgroup.version },
-    });
-    const router = addInfoRoutes(new Router(), { info, health: () => healthOf(db) });
+    const info = await infoProvider({ deviceId, profile, profileSource: source, dataDir: lock.dataDir, now, log });
+    const images = imageService(lock.dataDir, db, config, profile, log);
+    await images.init();
+    const router = addImageRoutes(addInfoRoutes(new Router(), { info, health: () => healthOf(db) }), images);
 
     // We hold the lock, so a socket file left here is a dead agent's.
     const socketPath = path.join(lock.dataDir, SOCKET_NAME);
@@ -91,7 +74,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     undo.push(() => api.close());
 
     log.info(
-      { dataDir: lock.dataDir, deviceId, profile: profile.model, cgroup: cgroup.version, socket: socketPath },
+      { dataDir: lock.dataDir, deviceId, profile: profile.model, cgroup: info().cgroup.version, socket: socketPath },
       'agent started',
     );
     let stopping: Promise<void> | undefined;
@@ -107,6 +90,67 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     await unwind();
     throw e;
   }
+}
+
+async function infoProvider(o: {
+  deviceId: string;
+  profile: FirmwareProfile;
+  profileSource: string;
+  dataDir: string;
+  now: () => number;
+  log: Logger;
+}): Promise<() => AgentInfo> {
+  const cgroup = await detectCgroupLayout();
+  const platform = hostPlatform();
+  if (platform.architecture !== o.profile.arch.architecture) {
+    o.log.warn(
+      { host: formatPlatform(platform), profile: formatPlatform(o.profile.arch) },
+      'firmware profile is for another architecture',
+    );
+  }
+  const startedAt = o.now();
+  return () => ({
+    version: agentVersion(),
+    deviceId: o.deviceId,
+    profile: { model: o.profile.model, vendor: o.profile.vendor, source: o.profileSource },
+    platform: formatPlatform(platform),
+    arch: { ...platform },
+    dataDir: o.dataDir,
+    pid: process.pid,
+    node: process.version,
+    startedAt: new Date(startedAt).toISOString(),
+    uptimeSeconds: Math.floor((o.now() - startedAt) / 1000),
+    cgroup: cgroup.unifiedMount
+      ? { version: cgroup.version, unifiedMount: cgroup.unifiedMount }
+      : { version: cgroup.version },
+  });
+}
+
+/** The image store, pulling for the profile's platform and keeping the profile's minimum free space. */
+function imageService(
+  dataDir: string,
+  db: Db,
+  config: AgentConfig,
+  profile: FirmwareProfile,
+  log: Logger,
+): ImageService {
+  return new ImageService({
+    root: path.join(dataDir, 'images'),
+    db,
+    registry: new RegistryClient({
+      registries: config.registries ?? {},
+      ...(config.pull?.maxManifestBytes ? { maxManifestBytes: config.pull.maxManifestBytes } : {}),
+      ...(config.pull?.retries ? { retries: config.pull.retries } : {}),
+      log,
+    }),
+    unpack: unpackLayer,
+    // Until the runtime lands nothing runs, so no image is pinned by an app.
+    usage: { inUse: () => new Set() },
+    hostPlatform: { os: 'linux', ...profile.arch },
+    minFreeBytes: profile.storage.minFreeMiB * 1024 * 1024,
+    ...(config.pull ? { pull: config.pull } : {}),
+    log,
+  });
 }
 
 function healthOf(db: Db): AgentHealth {

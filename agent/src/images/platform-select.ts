@@ -68,7 +68,7 @@ export function selectPlatform(entries: IndexEntry[], want: OciPlatform, what: s
   const ranks = compatiblePlatforms(want).map(formatPlatform);
   let best: { entry: IndexEntry; rank: number } | undefined;
   for (const entry of entries) {
-    if (!entry.platform || entry.platform.os !== 'linux') continue;
+    if (entry.platform?.os !== 'linux') continue;
     const rank = ranks.indexOf(formatPlatform(normalise(entry.platform)));
     if (rank >= 0 && (best === undefined || rank < best.rank)) best = { entry, rank };
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { failedPrecondition, invalid } from '../errors.js';
+import { errnoCode, failedPrecondition, invalid } from '../errors.js';
 import { formatPlatform, type OciPlatform } from '../host/platform.js';
 import { ByteRateLimiter, Semaphore } from './content/limits.js';
 import type { ContentStore } from './content/store.js';
@@ -199,6 +199,9 @@ export class Puller {
       return result.bytes;
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
+      if (errnoCode(e) === 'ENOSPC' || errnoCode((e as { cause?: unknown }).cause) === 'ENOSPC') {
+        throw failedPrecondition(`disk full while unpacking layer ${layer.digest}`, { cause: e });
+      }
       throw e;
     }
   }

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { errnoCode, invalid, isGantryError } from '../../errors.js';
+import { errnoCode, failedPrecondition, invalid, isGantryError } from '../../errors.js';
 import { type Digest, digestHex, isDigest } from '../digest.js';
 import type { ByteRateLimiter } from './limits.js';
 
@@ -119,6 +119,7 @@ export class ContentStore {
         downloaded += have - before;
         break;
       } catch (e) {
+        if (errnoCode(e) === 'ENOSPC') throw failedPrecondition(`disk full while downloading ${digest}`, { cause: e });
         if (isGantryError(e, 'invalid') || opts.signal?.aborted || attempt >= attempts) throw e;
         // A body that broke off mid-way: what arrived is on disk; resume from its end.
         ({ hash, have } = await this.rehashPartial(file, size));
