@@ -92,6 +92,8 @@ export function run(
         live.delete(child);
         resolve({ code, signal, stdout, stderr });
       });
+      // A child that exits without reading stdin (htpasswd, openssl) must not turn into an EPIPE crash.
+      child.stdin?.on('error', () => {});
       child.stdin?.end(input ?? '');
     }),
     timeoutMs,

@@ -10,6 +10,7 @@ import { type FirmwareProfile, loadProfile, ProfileValidator } from '../config/p
 import { messageOf } from '../errors.js';
 import { detectCgroupLayout } from '../host/cgroups.js';
 import { formatPlatform, hostPlatform } from '../host/platform.js';
+import type { RegistryPort } from '../images/ports.js';
 import { RegistryClient } from '../images/registry/index.js';
 import { ImageService } from '../images/service.js';
 import { unpackLayer } from '../images/unpack/index.js';
@@ -63,7 +64,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const deviceId =
       config.deviceId ?? new MetaStore(db).getOrInsert('device-id', () => `gw-${randomBytes(6).toString('hex')}`);
     const info = await infoProvider({ deviceId, profile, profileSource: source, dataDir: lock.dataDir, now, log });
-    const images = imageService(lock.dataDir, db, config, profile, log);
+    const registry = new RegistryClient({
+      registries: config.registries ?? {},
+      ...(config.pull?.maxManifestBytes ? { maxManifestBytes: config.pull.maxManifestBytes } : {}),
+      ...(config.pull?.retries ? { retries: config.pull.retries } : {}),
+      log,
+    });
+    undo.push(() => registry.close());
+    const images = imageService(lock.dataDir, db, registry, config, profile, log);
     await images.init();
     const router = addImageRoutes(addInfoRoutes(new Router(), { info, health: () => healthOf(db) }), images);
 
@@ -130,6 +138,7 @@ async function infoProvider(o: {
 function imageService(
   dataDir: string,
   db: Db,
+  registry: RegistryPort,
   config: AgentConfig,
   profile: FirmwareProfile,
   log: Logger,
@@ -137,12 +146,7 @@ function imageService(
   return new ImageService({
     root: path.join(dataDir, 'images'),
     db,
-    registry: new RegistryClient({
-      registries: config.registries ?? {},
-      ...(config.pull?.maxManifestBytes ? { maxManifestBytes: config.pull.maxManifestBytes } : {}),
-      ...(config.pull?.retries ? { retries: config.pull.retries } : {}),
-      log,
-    }),
+    registry,
     unpack: unpackLayer,
     // Until the runtime lands nothing runs, so no image is pinned by an app.
     usage: { inUse: () => new Set() },
