@@ -42,6 +42,9 @@ export class ImageRecords {
   /** Record a pulled image (replacing what the reference pointed at before). */
   save(image: ImageRecord, snapshotSizes: Map<Digest, number>): void {
     this.db.transaction(() => {
+      const previous = this.db.prepare('SELECT manifest_digest FROM images WHERE ref = ?').get(image.ref) as
+        | { manifest_digest: string }
+        | undefined;
       this.db
         .prepare(
           `INSERT INTO images (ref, manifest_digest, index_digest, config_digest, platform, size, unpacked_size, pulled_at)
@@ -60,7 +63,15 @@ export class ImageRecords {
       });
       const snap = this.db.prepare('INSERT OR IGNORE INTO snapshots (diff_id, size, created_at) VALUES (?, ?, ?)');
       for (const [diffId, size] of snapshotSizes) snap.run(diffId, size, image.pulledAt);
+      // The tag moved (a new push, or another platform): the old manifest's layers may now be unreferenced.
+      if (previous && previous.manifest_digest !== image.manifestDigest)
+        this.dropLayersIfUnused(previous.manifest_digest);
     })();
+  }
+
+  private dropLayersIfUnused(manifestDigest: string): void {
+    const stillUsed = this.db.prepare('SELECT 1 FROM images WHERE manifest_digest = ?').get(manifestDigest);
+    if (!stillUsed) this.db.prepare('DELETE FROM image_layers WHERE manifest_digest = ?').run(manifestDigest);
   }
 
   get(ref: string): ImageRecord | undefined {
@@ -88,8 +99,7 @@ export class ImageRecords {
         | undefined;
       if (!row) return false;
       this.db.prepare('DELETE FROM images WHERE ref = ?').run(ref);
-      const stillUsed = this.db.prepare('SELECT 1 FROM images WHERE manifest_digest = ?').get(row.manifest_digest);
-      if (!stillUsed) this.db.prepare('DELETE FROM image_layers WHERE manifest_digest = ?').run(row.manifest_digest);
+      this.dropLayersIfUnused(row.manifest_digest);
       return true;
     })();
   }

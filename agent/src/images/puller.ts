@@ -179,15 +179,16 @@ export class Puller {
       `.tmp-${digestHex(diffId).slice(0, 16)}-${randomBytes(4).toString('hex')}`,
     );
     await mkdir(tmp, { recursive: true, mode: 0o755 });
+    const free = await this.freeBytes();
+    const maxBytes = Math.max(0, free - this.deps.minFreeBytes);
     try {
-      const free = await this.freeBytes();
       const result = await this.deps.unpack({
         source: this.deps.content.readStream(layer.digest),
         mediaType: layer.mediaType,
         target: tmp,
         mode: 'overlay',
         expectedDiffId: diffId,
-        maxBytes: Math.max(0, free - this.deps.minFreeBytes),
+        maxBytes,
         ...(signal ? { signal } : {}),
       });
       await rename(tmp, dest).catch(async (e: unknown) => {
@@ -199,8 +200,13 @@ export class Puller {
       return result.bytes;
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
-      if (errnoCode(e) === 'ENOSPC' || errnoCode((e as { cause?: unknown }).cause) === 'ENOSPC') {
-        throw failedPrecondition(`disk full while unpacking layer ${layer.digest}`, { cause: e });
+      // The unpacker names the byte limit it hit; that limit is the disk space we allowed it.
+      const hitLimit = e instanceof Error && e.message.includes(`${maxBytes}-byte limit`);
+      if (hitLimit || errnoCode(e) === 'ENOSPC' || errnoCode((e as { cause?: unknown }).cause) === 'ENOSPC') {
+        throw failedPrecondition(
+          `not enough disk space to unpack layer ${layer.digest}: ${Math.floor(maxBytes / 1048576)} MiB free above the profile's minimum of ${Math.floor(this.deps.minFreeBytes / 1048576)} MiB`,
+          { cause: e },
+        );
       }
       throw e;
     }
