@@ -25,9 +25,10 @@ const registry = await startRegistry();
 const work = await tempDir('gantry-bench-pull-');
 try {
   const { 'node-app': image } = await buildAndPush(registry, path.join(work.path, 'src'), ['node-app']);
-  const ref = image?.ref as string;
+  if (!image) throw new Error('node-app image was not built');
+  const ref = image.ref;
   const manifest = JSON.parse(
-    await readFile(path.join(work.path, 'src/blobs/sha256', (image?.digest as string).slice(7)), 'utf8'),
+    await readFile(path.join(work.path, 'src/blobs/sha256', image.digest.slice(7)), 'utf8'),
   ) as {
     layers: Array<{ size: number }>;
   };

@@ -26,10 +26,17 @@ test('regular files by name with data offsets, long names included, dirs and lin
     const m = idx.get(long);
     assert.is(tar.subarray(m?.offset, (m?.offset ?? 0) + (m?.size ?? 0)).toString(), 'long name body');
     assert.is(idx.get('empty')?.size, 0);
+    for (const cut of [700, 1600]) {
+      await writeFile(file, tar.subarray(0, cut));
+      await indexTar(file).then(
+        () => assert.unreachable(`archive cut at ${cut}`),
+        (e: Error) => assert.match(e.message, /runs past the end|ends inside a tar header/),
+      );
+    }
     await writeFile(file, tar.subarray(0, 700));
     await indexTar(file).then(
       () => assert.unreachable('truncated archive'),
-      (e: Error) => assert.match(e.message, /runs past the end/),
+      (e: Error) => assert.match(e.message, /runs past the end|ends inside a tar header/),
     );
   } finally {
     await dir.cleanup();

@@ -21,9 +21,13 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
     const header = Buffer.alloc(512);
     let pos = 0;
     let pending: { path?: string; size?: number } = {};
+    let ended = false;
     while (pos + 512 <= total) {
       await fh.read(header, 0, 512, pos);
-      if (header.every((b) => b === 0)) break;
+      if (header.every((b) => b === 0)) {
+        ended = true;
+        break;
+      }
       const type = String.fromCharCode(header[156] ?? 0);
       let size = parseSize(header.subarray(124, 136), file, pos);
       if (pending.size !== undefined) size = pending.size;
@@ -40,6 +44,8 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
       }
       pos = dataAt + Math.ceil(size / 512) * 512;
     }
+    if (!ended && pos < total)
+      throw invalid(`${file}: the archive ends inside a tar header at byte ${pos} (truncated?)`);
   } finally {
     await fh.close();
   }
