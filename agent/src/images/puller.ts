@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
-import path from 'node:path';
-import { errnoCode, failedPrecondition, invalid } from '../errors.js';
+import { statfs } from 'node:fs/promises';
+import { failedPrecondition, invalid } from '../errors.js';
 import { formatPlatform, type OciPlatform } from '../host/platform.js';
 import { ByteRateLimiter, Semaphore } from './content/limits.js';
 import type { ContentStore } from './content/store.js';
-import { type Digest, digestHex } from './digest.js';
+import type { Digest } from './digest.js';
 import type { ImageRecords, LayerRecord } from './image-records.js';
-import { type Descriptor, isIndexDocument, parseImageConfig, parseIndex, parseManifest } from './manifest.js';
+import { LayerPipeline } from './layer-pipeline.js';
+import { isIndexDocument, parseImageConfig, parseIndex, parseManifest } from './manifest.js';
 import { selectPlatform } from './platform-select.js';
 import type { ImageSummary, PullEvent, UnpackPort } from './ports.js';
 import type { ImageSource } from './sources/source.js';
@@ -41,11 +40,17 @@ export interface PullRequest {
  */
 export class Puller {
   private readonly limit: Semaphore;
-  private readonly limiter: ByteRateLimiter | undefined;
+  private readonly layers: LayerPipeline;
 
   constructor(private readonly deps: PullerDeps) {
     this.limit = new Semaphore(deps.concurrency ?? 3);
-    this.limiter = deps.bandwidthBytesPerSec ? new ByteRateLimiter(deps.bandwidthBytesPerSec) : undefined;
+    this.layers = new LayerPipeline({
+      content: deps.content,
+      unpack: deps.unpack,
+      snapshotsDir: deps.snapshotsDir,
+      minFreeBytes: deps.minFreeBytes,
+      ...(deps.bandwidthBytesPerSec ? { limiter: new ByteRateLimiter(deps.bandwidthBytesPerSec) } : {}),
+    });
   }
 
   async pull(req: PullRequest): Promise<ImageSummary> {
@@ -98,10 +103,10 @@ export class Puller {
       parsed.layers.map((layer, i) =>
         this.limit.run(async () => {
           const diffId = config.diffIds[i] as Digest;
-          const got = await this.fetchLayer(source, layer, emit, signal);
+          const got = await this.layers.run(source, layer, diffId, emit, signal);
           totals.downloaded += got.downloaded;
           totals.resumed += got.resumed;
-          snapshotSizes.set(diffId, await this.unpackOnce(layer, diffId, emit, signal));
+          snapshotSizes.set(diffId, got.unpacked);
         }),
       ),
     );
@@ -139,79 +144,6 @@ export class Puller {
     return summary;
   }
 
-  private async fetchLayer(source: ImageSource, layer: Descriptor, emit: (e: PullEvent) => void, signal?: AbortSignal) {
-    if (await this.deps.content.has(layer.digest)) {
-      emit({ type: 'layer', digest: layer.digest, size: layer.size, status: 'cached' });
-      return { downloaded: 0, resumed: 0 };
-    }
-    let lastEmit = 0;
-    const result = await this.deps.content.ingest(layer.digest, layer.size, (o, s) => source.blob(layer.digest, o, s), {
-      ...(signal ? { signal } : {}),
-      ...(this.limiter ? { limiter: this.limiter } : {}),
-      onProgress: (have, size) => {
-        const now = Date.now();
-        // At most ~10 progress events a second per layer: enough for a bar, cheap on the socket.
-        if (now - lastEmit >= 100 || have === size) {
-          lastEmit = now;
-          emit({ type: 'layer', digest: layer.digest, size, status: 'downloading', have });
-        }
-      },
-    });
-    emit({ type: 'layer', digest: layer.digest, size: layer.size, status: 'downloaded', have: layer.size });
-    return result;
-  }
-
-  /** Unpack into a private temp dir, then rename into place: a snapshot directory exists only when complete. */
-  private async unpackOnce(
-    layer: Descriptor,
-    diffId: Digest,
-    emit: (e: PullEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<number> {
-    const dest = path.join(this.deps.snapshotsDir, digestHex(diffId));
-    if (await exists(dest)) {
-      emit({ type: 'layer', digest: layer.digest, size: layer.size, status: 'done' });
-      return 0;
-    }
-    emit({ type: 'layer', digest: layer.digest, size: layer.size, status: 'unpacking' });
-    const tmp = path.join(
-      this.deps.snapshotsDir,
-      `.tmp-${digestHex(diffId).slice(0, 16)}-${randomBytes(4).toString('hex')}`,
-    );
-    await mkdir(tmp, { recursive: true, mode: 0o755 });
-    const free = await this.freeBytes();
-    const maxBytes = Math.max(0, free - this.deps.minFreeBytes);
-    try {
-      const result = await this.deps.unpack({
-        source: this.deps.content.readStream(layer.digest),
-        mediaType: layer.mediaType,
-        target: tmp,
-        mode: 'overlay',
-        expectedDiffId: diffId,
-        maxBytes,
-        ...(signal ? { signal } : {}),
-      });
-      await rename(tmp, dest).catch(async (e: unknown) => {
-        // Another pull committed the same layer meanwhile: theirs is as good as ours.
-        if (!(await exists(dest))) throw e;
-        await rm(tmp, { recursive: true, force: true });
-      });
-      emit({ type: 'layer', digest: layer.digest, size: layer.size, status: 'done' });
-      return result.bytes;
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      // The unpacker names the byte limit it hit; that limit is the disk space we allowed it.
-      const hitLimit = e instanceof Error && e.message.includes(`${maxBytes}-byte limit`);
-      if (hitLimit || errnoCode(e) === 'ENOSPC' || errnoCode((e as { cause?: unknown }).cause) === 'ENOSPC') {
-        throw failedPrecondition(
-          `not enough disk space to unpack layer ${layer.digest}: ${Math.floor(maxBytes / 1048576)} MiB free above the profile's minimum of ${Math.floor(this.deps.minFreeBytes / 1048576)} MiB`,
-          { cause: e },
-        );
-      }
-      throw e;
-    }
-  }
-
   private async freeBytes(): Promise<number> {
     const s = await statfs(this.deps.snapshotsDir);
     return s.bavail * s.bsize;
@@ -226,14 +158,5 @@ export class Puller {
         `not enough disk for ${what}: its layers need ${mib(needed)}, ${mib(free)} is free and the profile keeps ${mib(this.deps.minFreeBytes)} free`,
       );
     }
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,6 +1,4 @@
 import type { LogLevel } from '../../config/agent-config.js';
-import { startAgent } from '../../daemon/agent.js';
-import { createLogger } from '../../daemon/log.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../context.js';
 
@@ -25,6 +23,9 @@ export const agentCommand: Command = {
       ctx.err(`gantry agent: --log-level must be one of ${[...LEVELS].join(', ')}, not "${level}"`);
       return EXIT.usage;
     }
+    // Loaded here, not at the top: every other command starts without the daemon's modules.
+    const { startAgent } = await import('../../daemon/agent.js');
+    const { createLogger } = await import('../../daemon/log.js');
     const agent = await startAgent({
       dataDir: ctx.dataDir,
       ...(typeof values.profile === 'string' ? { profile: values.profile } : {}),

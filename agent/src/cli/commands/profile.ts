@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { formatIssue, type ValidationIssue } from '../../config/json-document.js';
-import { ProfileValidator } from '../../config/profile.js';
 import { messageOf } from '../../errors.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../context.js';
@@ -23,6 +22,8 @@ export const profileValidateCommand: Command = {
       ctx.err('gantry profile validate: name at least one FILE');
       return EXIT.usage;
     }
+    // ajv is heavy; only this command needs it on the CLI side.
+    const { ProfileValidator } = await import('../../config/profile.js');
     const validator = await ProfileValidator.load();
     const results: FileResult[] = [];
     for (const file of files) {

@@ -15,6 +15,14 @@ export interface IngestOptions {
   limiter?: ByteRateLimiter;
   /** Called as bytes arrive: bytes held so far (including resumed ones) of `size`. */
   onProgress?: (have: number, size: number) => void;
+  /**
+   * Every newly appended chunk, in blob order, after it is on disk; awaited,
+   * so a slow consumer (an unpack fed while downloading) slows the download
+   * instead of piling chunks up in memory.
+   */
+  onData?: (chunk: Buffer) => Promise<void> | void;
+  /** The source ignored a Range request and the blob restarts from byte 0: chunks already given to onData repeat. */
+  onRestart?: () => void;
   /** Attempts at resuming a body that broke off mid-way (default 5). */
   attempts?: number;
 }
@@ -49,6 +57,11 @@ export class ContentStore {
 
   private ingestPath(digest: Digest): string {
     return path.join(this.root, 'ingest', digestHex(digest));
+  }
+
+  /** Bytes an interrupted download of `digest` left in the ingest area (0 if none). */
+  async partialSize(digest: Digest): Promise<number> {
+    return (await stat(this.ingestPath(digest)).catch(() => undefined))?.size ?? 0;
   }
 
   async has(digest: Digest): Promise<boolean> {
@@ -111,6 +124,7 @@ export class ContentStore {
           if (offset !== 0) throw invalid(`source of ${digest} answered from byte ${offset}, asked for ${have}`);
           // The source ignored our Range: start over rather than append a second copy.
           await truncate(file, 0).catch(() => undefined);
+          opts.onRestart?.();
           hash = createHash('sha256');
           have = 0;
           before = 0;
@@ -182,6 +196,7 @@ export class ContentStore {
         hash.update(buf);
         have += buf.length;
         opts.onProgress?.(have, size);
+        await opts.onData?.(buf);
       }
       await fh.sync();
       return have;

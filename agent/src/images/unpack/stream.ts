@@ -20,7 +20,9 @@ export async function* tarBytes(source: Readable, compression: LayerCompression,
   let stream: AsyncIterable<Uint8Array>;
   if (compression === 'gzip') {
     // pipeline() forwards a source error into the gunzip stream and destroys both on failure.
-    stream = pipeline(source, createGunzip(), () => {});
+    // 256 KiB output chunks (zlib's default is 16 KiB): every chunk costs a trip through the tar
+    // parser and a write, and big chunks made a 100 MB layer unpack ~3x faster here.
+    stream = pipeline(source, createGunzip({ chunkSize: 256 * 1024 }), () => {});
   } else if (compression === 'zstd') {
     stream = zstdDecompress(source);
   } else {
