@@ -2,16 +2,39 @@
 import { parseArgs } from 'node:util';
 import { isGantryError, messageOf } from '../errors.js';
 import { agentVersion } from '../version.js';
-import { type Command, GLOBAL_OPTIONS, type OptionSpecs } from './command.js';
+import { type Command, GLOBAL_OPTIONS, type OptionSpecs, splitAtFirstPositional } from './command.js';
 import { agentCommand } from './commands/agent.js';
+import {
+  inspectCommand,
+  pauseCommand,
+  psCommand,
+  restartCommand,
+  resumeCommand,
+  rmCommand,
+  runCommand,
+  startCommand,
+  stopCommand,
+} from './commands/containers.js';
 import { imagesCommand, inspectImageCommand, pruneCommand, pullCommand, rmiCommand } from './commands/images.js';
 import { infoCommand } from './commands/info.js';
 import { profileValidateCommand } from './commands/profile.js';
+import { logsCommand, statsCommand } from './commands/stats-logs.js';
 import { EXIT, makeContext } from './context.js';
 
 const COMMANDS: Command[] = [
   agentCommand,
   infoCommand,
+  runCommand,
+  psCommand,
+  logsCommand,
+  statsCommand,
+  inspectCommand,
+  stopCommand,
+  startCommand,
+  restartCommand,
+  pauseCommand,
+  resumeCommand,
+  rmCommand,
   pullCommand,
   imagesCommand,
   inspectImageCommand,
@@ -71,9 +94,18 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let parsed: ReturnType<typeof parseArgs>;
+  let trailing: string[] = [];
+  let args = argv;
+  if (command.stopAtFirstPositional) {
+    // The command words themselves are positionals: skip past them before splitting.
+    const at = argv.indexOf(command.path.at(-1) as string);
+    const split = splitAtFirstPositional(argv.slice(at + 1), { ...GLOBAL_OPTIONS, ...command.options });
+    args = [...argv.slice(0, at + 1), ...split.head];
+    trailing = split.rest;
+  }
   try {
     parsed = parseArgs({
-      args: argv,
+      args,
       options: { ...GLOBAL_OPTIONS, ...command.options },
       strict: true,
       allowPositionals: true,
@@ -87,9 +119,9 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const ctx = makeContext(parsed.values['data-dir'] as string | undefined, parsed.values.json === true);
-  const args = parsed.positionals.slice(command.path.length);
+  const positionals = [...parsed.positionals.slice(command.path.length), ...trailing];
   try {
-    return await command.run(ctx, parsed.values, args);
+    return await command.run(ctx, parsed.values, positionals);
   } catch (e) {
     return reportError(e, command, ctx.json);
   }

@@ -8,6 +8,7 @@ import type { Db } from '../state/database.js';
 import { ContentStore } from './content/store.js';
 import { type Digest, isDigest } from './digest.js';
 import { type ImageRecord, ImageRecords } from './image-records.js';
+import { parseImageConfig } from './manifest.js';
 import type { ImageSummary, ImageUsage, PullEvent, RegistryPort, UnpackPort } from './ports.js';
 import { Puller } from './puller.js';
 import { formatReference, parseReference } from './reference.js';
@@ -109,6 +110,20 @@ export class ImageService {
       'pull done',
     );
     return summary;
+  }
+
+  /** What the runtime needs to run an image: its layers' diff_ids (bottom first) and its runtime config. */
+  async lookup(
+    refText: string,
+  ): Promise<{ ref: string; manifestDigest: string; diffIds: string[]; config: Record<string, unknown> }> {
+    const image = this.get(refText);
+    const config = parseImageConfig(await this.content.read(image.configDigest), `config of ${image.ref}`);
+    return {
+      ref: image.ref,
+      manifestDigest: image.manifestDigest,
+      diffIds: image.layers.map((l) => l.diffId),
+      config: config.config,
+    };
   }
 
   list(): ImageSummary[] {

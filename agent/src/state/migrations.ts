@@ -54,4 +54,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'containers',
+    sql: `
+      -- One row per app container the agent owns; the runtime (runc state, conmon exit files) says how it is.
+      CREATE TABLE containers (
+        name            TEXT PRIMARY KEY,
+        spec            TEXT NOT NULL,     -- AppSpec JSON as asked
+        resources       TEXT NOT NULL,     -- ResolvedResources JSON after admission
+        image_ref       TEXT NOT NULL,
+        image_digest    TEXT NOT NULL,     -- manifest digest: pins the image against rmi/prune
+        desired         TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+        restarts        INTEGER NOT NULL DEFAULT 0,
+        oom_kills       INTEGER NOT NULL DEFAULT 0,
+        health          TEXT,              -- starting | healthy | unhealthy | NULL without a check
+        created_at      TEXT NOT NULL,
+        started_at      TEXT,
+        last_exit_code  INTEGER,
+        last_exit_at    TEXT
+      ) STRICT;
+      CREATE TABLE container_events (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        name    TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        type    TEXT NOT NULL,             -- created, started, exited, oom-killed, unhealthy, healthy, restarting, stopped, removed, adopted
+        detail  TEXT                       -- JSON
+      ) STRICT;
+      CREATE INDEX container_events_by_name ON container_events (name, id);
+    `,
+  },
 ];

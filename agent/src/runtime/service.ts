@@ -1,0 +1,245 @@
+import type { Logger } from 'pino';
+import { alreadyExists, failedPrecondition, notFound } from '../errors.js';
+import type { Db } from '../state/database.js';
+import { validateAppSpec } from './app-spec.js';
+import { type ContainerEvent, type ContainerRecord, ContainerRecords, type Health } from './container-records.js';
+import type { ImageLookup, Launcher } from './launcher.js';
+import { Supervisor, type Timers } from './supervisor.js';
+import type {
+  AppSpec,
+  ContainerRuntime,
+  ContainerStats,
+  ContainerStatus,
+  ExitInfo,
+  ResolvedResources,
+} from './types.js';
+
+/** What `gantry ps` shows for one container. */
+export interface ContainerView {
+  name: string;
+  image: string;
+  imageDigest: string;
+  status: ContainerStatus | 'missing';
+  desired: 'running' | 'stopped';
+  pid: number;
+  health?: Health;
+  restarts: number;
+  oomKills: number;
+  startedAt?: string;
+  lastExit?: { code: number; at: string };
+  resources: ResolvedResources;
+}
+
+export interface RuntimeServiceDeps {
+  db: Db;
+  runtime: ContainerRuntime;
+  launcher: Launcher;
+  images: ImageLookup;
+  /** Admission over the whole set of apps: fills defaults and checks the profile's budget. */
+  admit: (apps: AppSpec[]) => Map<string, ResolvedResources>;
+  log: Logger;
+  timers?: Timers;
+  /** Grace before SIGKILL on stop, ms. */
+  stopGraceMs?: number;
+}
+
+/** The container runtime's public surface: run, list, stop/start, pause/resume, remove, inspect, stats, logs. */
+export class RuntimeService {
+  private readonly records: ContainerRecords;
+  private readonly supervisor: Supervisor;
+
+  constructor(private readonly deps: RuntimeServiceDeps) {
+    this.records = new ContainerRecords(deps.db);
+    this.supervisor = new Supervisor({
+      runtime: deps.runtime,
+      records: this.records,
+      relaunch: (name) => this.relaunch(name, true),
+      log: deps.log,
+      ...(deps.timers ? { timers: deps.timers } : {}),
+    });
+  }
+
+  /**
+   * Re-adopt what the runtime has: containers that kept running while the
+   * agent was away are watched again; exits that happened meanwhile are
+   * recorded (and restart policies applied); containers the agent no longer
+   * owns are removed.
+   */
+  async init(): Promise<void> {
+    const owned = new Map(this.records.list().map((r) => [r.name, r]));
+    for (const id of await this.deps.runtime.list()) {
+      if (!owned.has(id)) {
+        this.deps.log.warn({ container: id }, 'removing a container no app owns');
+        await this.deps.launcher.teardown(id, true);
+      }
+    }
+    for (const rec of owned.values()) await this.adopt(rec);
+  }
+
+  private async adopt(rec: ContainerRecord): Promise<void> {
+    const state = await this.deps.runtime.state(rec.name);
+    if (state && (state.status === 'running' || state.status === 'paused')) {
+      this.records.addEvent(rec.name, 'adopted', { pid: state.pid });
+      this.supervisor.watch(rec.spec);
+      return;
+    }
+    if (state?.exit) this.records.recordExit(rec.name, state.exit, { whileAgentWasDown: true });
+    if (rec.desired !== 'running') return;
+    // Exited while we were away, or gone entirely (a reboot): the watch decides on a restart like for any exit.
+    if (state?.exit) {
+      this.supervisor.watch(rec.spec);
+      return;
+    }
+    await this.relaunch(rec.name, true).catch((e: unknown) =>
+      this.deps.log.error({ err: e, app: rec.name }, 'could not restart a container after the agent came back'),
+    );
+  }
+
+  async run(input: unknown): Promise<ContainerView> {
+    const spec = validateAppSpec(input);
+    if (this.records.get(spec.name))
+      throw alreadyExists(`an app named ${spec.name} exists; remove it first (gantry rm ${spec.name})`);
+    const image = await this.deps.images.resolve(spec.image);
+    const others = this.records.list().map((r) => r.spec);
+    const resources = this.deps.admit([...others, spec]).get(spec.name) as ResolvedResources;
+    this.records.insert({
+      name: spec.name,
+      spec,
+      resources,
+      imageRef: image.ref,
+      imageDigest: image.manifestDigest,
+      desired: 'running',
+    });
+    try {
+      await this.deps.launcher.launch(spec, resources, image.ref);
+    } catch (e) {
+      await this.deps.launcher.teardown(spec.name, true).catch(() => undefined);
+      this.records.remove(spec.name);
+      throw e;
+    }
+    this.records.markStarted(spec.name, false);
+    this.supervisor.watch(spec);
+    return this.view(spec.name);
+  }
+
+  private async relaunch(name: string, restarted: boolean): Promise<void> {
+    const rec = this.mustGet(name);
+    await this.deps.launcher.launch(rec.spec, rec.resources, rec.imageRef);
+    this.records.markStarted(name, restarted);
+    this.supervisor.watch(rec.spec);
+  }
+
+  async stop(name: string): Promise<ExitInfo | undefined> {
+    this.mustGet(name);
+    this.records.setDesired(name, 'stopped');
+    this.supervisor.unwatch(name);
+    const state = await this.deps.runtime.state(name);
+    if (!state || state.status === 'stopped' || state.status === 'created') return state?.exit;
+    if (state.status === 'paused') await this.deps.runtime.resume(name);
+    const exit = await this.deps.runtime.stop(name, this.deps.stopGraceMs ?? 10_000);
+    this.records.recordExit(name, exit, { stoppedBy: 'user' });
+    this.records.addEvent(name, 'stopped');
+    return exit;
+  }
+
+  async start(name: string): Promise<ContainerView> {
+    const rec = this.mustGet(name);
+    const state = await this.deps.runtime.state(name);
+    if (state?.status === 'running' || state?.status === 'paused')
+      throw failedPrecondition(`${name} is already ${state.status}`);
+    this.records.setDesired(name, 'running');
+    await this.relaunch(rec.name, false);
+    return this.view(name);
+  }
+
+  async restart(name: string): Promise<ContainerView> {
+    await this.stop(name);
+    return this.start(name);
+  }
+
+  async pause(name: string): Promise<void> {
+    this.mustGet(name);
+    await this.deps.runtime.pause(name);
+    this.records.addEvent(name, 'paused');
+  }
+
+  async resume(name: string): Promise<void> {
+    this.mustGet(name);
+    await this.deps.runtime.resume(name);
+    this.records.addEvent(name, 'resumed');
+  }
+
+  async remove(name: string, force: boolean): Promise<void> {
+    this.mustGet(name);
+    const state = await this.deps.runtime.state(name);
+    if (!force && (state?.status === 'running' || state?.status === 'paused')) {
+      throw failedPrecondition(`${name} is ${state.status}; stop it first or use --force`);
+    }
+    this.supervisor.unwatch(name);
+    if (state?.status === 'running' || state?.status === 'paused') await this.stop(name);
+    await this.deps.launcher.teardown(name, true);
+    this.records.remove(name);
+  }
+
+  async list(all: boolean): Promise<ContainerView[]> {
+    const views = await Promise.all(this.records.list().map((r) => this.view(r.name)));
+    return all ? views : views.filter((v) => v.status === 'running' || v.status === 'paused');
+  }
+
+  async inspect(name: string): Promise<ContainerView & { spec: AppSpec; events: ContainerEvent[] }> {
+    const rec = this.mustGet(name);
+    return { ...(await this.view(name)), spec: rec.spec, events: this.records.events(name) };
+  }
+
+  async stats(): Promise<Array<{ name: string; at: number; stats: ContainerStats }>> {
+    const out = [];
+    for (const rec of this.records.list()) {
+      const state = await this.deps.runtime.state(rec.name);
+      if (state?.status !== 'running' && state?.status !== 'paused') continue;
+      const stats = await this.deps.runtime.stats(rec.name).catch(() => undefined);
+      if (stats) out.push({ name: rec.name, at: Date.now(), stats });
+    }
+    return out;
+  }
+
+  logPath(name: string): string {
+    this.mustGet(name);
+    return this.deps.launcher.logPath(name);
+  }
+
+  /** Manifest digests of images apps use: never removed by rmi or prune. */
+  imagesInUse(): Set<string> {
+    return new Set(this.records.list().map((r) => r.imageDigest));
+  }
+
+  /** Stop watching; the containers keep running under their conmons. */
+  close(): void {
+    this.supervisor.close();
+  }
+
+  private mustGet(name: string): ContainerRecord {
+    const rec = this.records.get(name);
+    if (!rec) throw notFound(`no app named ${name}`);
+    return rec;
+  }
+
+  private async view(name: string): Promise<ContainerView> {
+    const rec = this.mustGet(name);
+    const state = await this.deps.runtime.state(name).catch(() => undefined);
+    const v: ContainerView = {
+      name,
+      image: rec.imageRef,
+      imageDigest: rec.imageDigest,
+      status: state?.status ?? 'missing',
+      desired: rec.desired,
+      pid: state?.pid ?? 0,
+      restarts: rec.restarts,
+      oomKills: rec.oomKills,
+      resources: rec.resources,
+    };
+    if (rec.health) v.health = rec.health;
+    if (rec.startedAt) v.startedAt = rec.startedAt;
+    if (rec.lastExit) v.lastExit = rec.lastExit;
+    return v;
+  }
+}
