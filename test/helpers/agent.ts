@@ -77,7 +77,8 @@ export async function startAgent(
     socketPath,
     peer,
     api,
-    gantry: (...a: string[]) => runGantry([...a, '--data-dir', dataDir]),
+    // Global flags first: everything after `run IMAGE` belongs to the container's command.
+    gantry: (...a: string[]) => runGantry(['--data-dir', dataDir, ...a]),
     stop: () => peer.stop(10_000),
     async dispose() {
       await peer.stop(10_000);

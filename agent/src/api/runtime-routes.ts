@@ -52,7 +52,11 @@ export function addRuntimeRoutes(router: Router, runtime: RuntimeService, readLo
     body: { exit: (await runtime.stop(p.name as string)) ?? null },
   }));
   router.add('POST', '/v1/apps/:name/start', async (_req, p) => ({ body: await runtime.start(p.name as string) }));
-  router.add('POST', '/v1/apps/:name/restart', async (_req, p) => ({ body: await runtime.restart(p.name as string) }));
+  router.add('POST', '/v1/apps/:name/restart', async (req, p) => {
+    const t = query(req).get('t');
+    if (t !== null && !/^\d+$/.test(t)) throw invalid('t (grace seconds before SIGKILL) must be a whole number');
+    return { body: await runtime.restart(p.name as string, t === null ? undefined : Number(t) * 1000) };
+  });
   router.add('POST', '/v1/apps/:name/pause', async (_req, p) => {
     await runtime.pause(p.name as string);
     return { body: { paused: p.name } };

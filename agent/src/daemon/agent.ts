@@ -4,20 +4,19 @@ import path from 'node:path';
 import { addImageRoutes } from '../api/image-routes.js';
 import { Router } from '../api/router.js';
 import { type AgentHealth, type AgentInfo, addInfoRoutes } from '../api/routes.js';
+import { addRuntimeRoutes } from '../api/runtime-routes.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
-import { type AgentConfig, loadAgentConfig } from '../config/agent-config.js';
+import { loadAgentConfig } from '../config/agent-config.js';
 import { type FirmwareProfile, loadProfile, ProfileValidator } from '../config/profile.js';
 import { messageOf } from '../errors.js';
-import { detectCgroupLayout } from '../host/cgroups.js';
+import { type CgroupLayout, detectCgroupLayout } from '../host/cgroups.js';
 import { formatPlatform, hostPlatform } from '../host/platform.js';
-import type { RegistryPort } from '../images/ports.js';
-import { RegistryClient } from '../images/registry/index.js';
-import { ImageService } from '../images/service.js';
-import { unpackLayer } from '../images/unpack/index.js';
+import { readLogs } from '../runtime/driver/index.js';
 import { type Db, MetaStore, openDatabase } from '../state/database.js';
 import { agentVersion } from '../version.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { createLogger, type Logger } from './log.js';
+import { buildServices } from './services.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -63,17 +62,23 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     const deviceId =
       config.deviceId ?? new MetaStore(db).getOrInsert('device-id', () => `gw-${randomBytes(6).toString('hex')}`);
-    const info = await infoProvider({ deviceId, profile, profileSource: source, dataDir: lock.dataDir, now, log });
-    const registry = new RegistryClient({
-      registries: config.registries ?? {},
-      ...(config.pull?.maxManifestBytes ? { maxManifestBytes: config.pull.maxManifestBytes } : {}),
-      ...(config.pull?.retries ? { retries: config.pull.retries } : {}),
+    const cgroup = await detectCgroupLayout();
+    const info = infoProvider({ deviceId, profile, profileSource: source, dataDir: lock.dataDir, cgroup, now, log });
+    const onStop = (step: () => Promise<void> | void) => {
+      undo.push(step);
+    };
+    const { images, runtime } = await buildServices({
+      dataDir: lock.dataDir,
+      db,
+      config,
+      profile,
+      cgroup,
+      deviceId,
       log,
+      onStop,
     });
-    undo.push(() => registry.close());
-    const images = imageService(lock.dataDir, db, registry, config, profile, log);
-    await images.init();
-    const router = addImageRoutes(addInfoRoutes(new Router(), { info, health: () => healthOf(db) }), images);
+    let router = addInfoRoutes(new Router(), { info, health: () => healthOf(db) });
+    router = addRuntimeRoutes(addImageRoutes(router, images), runtime, readLogs);
 
     // We hold the lock, so a socket file left here is a dead agent's.
     const socketPath = path.join(lock.dataDir, SOCKET_NAME);
@@ -100,15 +105,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
 }
 
-async function infoProvider(o: {
+function infoProvider(o: {
   deviceId: string;
   profile: FirmwareProfile;
   profileSource: string;
   dataDir: string;
+  cgroup: CgroupLayout;
   now: () => number;
   log: Logger;
-}): Promise<() => AgentInfo> {
-  const cgroup = await detectCgroupLayout();
+}): () => AgentInfo {
+  const { cgroup } = o;
   const platform = hostPlatform();
   if (platform.architecture !== o.profile.arch.architecture) {
     o.log.warn(
@@ -131,29 +137,6 @@ async function infoProvider(o: {
     cgroup: cgroup.unifiedMount
       ? { version: cgroup.version, unifiedMount: cgroup.unifiedMount }
       : { version: cgroup.version },
-  });
-}
-
-/** The image store, pulling for the profile's platform and keeping the profile's minimum free space. */
-function imageService(
-  dataDir: string,
-  db: Db,
-  registry: RegistryPort,
-  config: AgentConfig,
-  profile: FirmwareProfile,
-  log: Logger,
-): ImageService {
-  return new ImageService({
-    root: path.join(dataDir, 'images'),
-    db,
-    registry,
-    unpack: unpackLayer,
-    // Until the runtime lands nothing runs, so no image is pinned by an app.
-    usage: { inUse: () => new Set() },
-    hostPlatform: { os: 'linux', ...profile.arch },
-    minFreeBytes: profile.storage.minFreeMiB * 1024 * 1024,
-    ...(config.pull ? { pull: config.pull } : {}),
-    log,
   });
 }
 

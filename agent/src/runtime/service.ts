@@ -129,14 +129,15 @@ export class RuntimeService {
     this.supervisor.watch(rec.spec);
   }
 
-  async stop(name: string): Promise<ExitInfo | undefined> {
+  /** SIGTERM, then SIGKILL after `graceMs` (default 10 s); the app stays stopped. */
+  async stop(name: string, graceMs = this.deps.stopGraceMs ?? 10_000): Promise<ExitInfo | undefined> {
     this.mustGet(name);
     this.records.setDesired(name, 'stopped');
     this.supervisor.unwatch(name);
     const state = await this.deps.runtime.state(name);
     if (!state || state.status === 'stopped' || state.status === 'created') return state?.exit;
     if (state.status === 'paused') await this.deps.runtime.resume(name);
-    const exit = await this.deps.runtime.stop(name, this.deps.stopGraceMs ?? 10_000);
+    const exit = await this.deps.runtime.stop(name, graceMs);
     this.records.recordExit(name, exit, { stoppedBy: 'user' });
     this.records.addEvent(name, 'stopped');
     return exit;
@@ -152,8 +153,8 @@ export class RuntimeService {
     return this.view(name);
   }
 
-  async restart(name: string): Promise<ContainerView> {
-    await this.stop(name);
+  async restart(name: string, graceMs?: number): Promise<ContainerView> {
+    await this.stop(name, graceMs);
     return this.start(name);
   }
 
@@ -176,7 +177,7 @@ export class RuntimeService {
       throw failedPrecondition(`${name} is ${state.status}; stop it first or use --force`);
     }
     this.supervisor.unwatch(name);
-    if (state?.status === 'running' || state?.status === 'paused') await this.stop(name);
+    // Forced removal does not wait for a graceful exit (docker rm -f): teardown kills it.
     await this.deps.launcher.teardown(name, true);
     this.records.remove(name);
   }

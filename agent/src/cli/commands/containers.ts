@@ -42,7 +42,13 @@ export function specFromFlags(values: Record<string, unknown>, image: string, co
   if (str('pids')) resources.pids = Number(str('pids'));
   if (str('cpuset')) resources.cpuset = str('cpuset') as string;
   if (Object.keys(resources).length > 0) spec.resources = resources;
-  if (list('device').length > 0) spec.devices = list('device').map((path) => ({ path }));
+  if (list('device').length > 0) {
+    // docker's form: HOST[:CONTAINER]
+    spec.devices = list('device').map((d) => {
+      const [path, containerPath] = d.split(':');
+      return containerPath ? { path: path as string, containerPath } : { path: path as string };
+    });
+  }
   const network = str('network');
   if (network !== undefined) spec.network = network as 'none' | 'host';
   if (values['read-only']) spec.readOnlyRootfs = true;
@@ -92,7 +98,7 @@ export const runCommand: Command = {
     '--name NAME              app name (required)',
     "--memory 64Mi            memory limit (default: the profile's default)",
     '--cpus 0.5               CPU limit in cores;  --pids 64   process limit;  --cpuset 0-1',
-    '--device /dev/ttyS1      pass a host device through (repeatable)',
+    '--device HOST[:CTR]      pass a host device through, e.g. /dev/ttyS1 (repeatable)',
     '-e, --env NAME=VALUE     environment (repeatable);  -v, --volume NAME:/path[:ro]',
     '--network none|host      default none (own network namespace, loopback only)',
     '--read-only              read-only root filesystem',
@@ -153,18 +159,21 @@ export const psCommand: Command = {
 };
 
 function lifecycle(verb: 'stop' | 'start' | 'restart' | 'pause' | 'resume', summary: string): Command {
+  const timed = verb === 'stop' || verb === 'restart';
   return {
     path: [verb],
     summary,
     args: 'APP...',
-    options: {},
-    async run(ctx, _values, names) {
+    options: timed ? { time: { type: 'string', short: 't' } } : {},
+    ...(timed ? { optionHelp: ['-t, --time S   seconds to wait after SIGTERM before SIGKILL (default 10)'] } : {}),
+    async run(ctx, values, names) {
       if (names.length === 0) {
         ctx.err(`gantry ${verb}: name at least one app`);
         return EXIT.usage;
       }
       for (const name of names) {
-        const res = await ctx.api().post<unknown>(`/v1/apps/${encodeURIComponent(name)}/${verb}`);
+        const t = typeof values.time === 'string' ? `?t=${encodeURIComponent(values.time)}` : '';
+        const res = await ctx.api().post<unknown>(`/v1/apps/${encodeURIComponent(name)}/${verb}${t}`);
         ctx.out(ctx.json ? JSON.stringify(res) : name);
       }
       return EXIT.ok;

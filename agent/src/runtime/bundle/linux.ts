@@ -7,7 +7,7 @@ import type { ResolvedResources } from '../types.js';
 import { CPU_PERIOD_US, DEFAULT_DEVICE_RULES, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 import type { BundleDevice, BundleInput } from './input.js';
 import { isCleanAbsolute } from './mounts.js';
-import type { OciDevice, OciDeviceRule, OciIdMapping, OciNamespace, OciResources } from './oci-types.js';
+import type { OciDeviceRule, OciIdMapping, OciNamespace, OciResources } from './oci-types.js';
 
 const MiB = 1024 * 1024;
 
@@ -61,22 +61,12 @@ function checkDevice(d: BundleDevice): void {
 }
 
 /**
- * config-linux.md "Devices": the nodes runc creates. fileMode keeps only the
- * permission bits (runc adds S_IFCHR/S_IFBLK from `type`). In a user namespace
- * the nodes are bind mounts instead (see mounts.ts), so this list is empty.
+ * config-linux.md "Devices" stays empty: granted devices are bind mounts of
+ * the host nodes (see mounts.ts; a bind keeps the host inode, which
+ * pty-backed serial ports need). Their grants are still checked here.
  */
-function deviceNodes(input: BundleInput): OciDevice[] {
+function checkDevices(input: BundleInput): void {
   input.devices.forEach(checkDevice);
-  if (input.app.userNamespace === true) return [];
-  return input.devices.map((d) => ({
-    path: d.containerPath,
-    type: d.type,
-    major: d.major,
-    minor: d.minor,
-    fileMode: d.fileMode & 0o7777,
-    uid: d.uid,
-    gid: d.gid,
-  }));
 }
 
 /**
@@ -111,10 +101,11 @@ function idMappings(input: BundleInput): { uidMappings: OciIdMapping[]; gidMappi
 export function buildLinux(input: BundleInput, seccomp: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!isCleanAbsolute(input.cgroupsPath))
     throw invalid(`cgroupsPath must be an absolute path (got "${input.cgroupsPath}")`);
+  checkDevices(input);
   const linux: Record<string, unknown> = {
     namespaces: namespaces(input),
     ...idMappings(input),
-    devices: deviceNodes(input),
+    devices: [],
     cgroupsPath: input.cgroupsPath,
     resources: buildResources(input.resources, input.devices),
     maskedPaths: [...MASKED_PATHS],

@@ -109,13 +109,14 @@ function volumeMounts(input: BundleInput): OciMount[] {
 }
 
 /**
- * In a user namespace runc cannot mknod, and it would bind-mount the node from
- * the host at the *container* path; so there the agent binds each granted
- * node itself (host path -> container path), as podman does rootless. The
- * device cgroup rules still decide access. No nodev here, on purpose.
+ * Granted devices are bind mounts of the host's own nodes (host path ->
+ * container path), as podman does rootless, rather than nodes runc mknods:
+ * a bind keeps the host inode, so a pty-backed serial port (socat, a USB
+ * adapter's pts) works as well as /dev/ttyS1, and it works in a user
+ * namespace where mknod does not. The device cgroup rules still decide
+ * access. No nodev here, on purpose.
  */
 function deviceBindMounts(input: BundleInput): OciMount[] {
-  if (input.app.userNamespace !== true) return [];
   return input.devices.map((d) => ({
     destination: d.containerPath,
     type: 'bind',

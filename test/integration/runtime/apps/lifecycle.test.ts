@@ -1,9 +1,11 @@
+import { createReadStream, realpathSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import type { ContainerView } from '../../../../agent/src/runtime/service.js';
 import type { TestAgent } from '../../../helpers/agent.js';
 import { agentWithBusybox, gantryOk, inspect, removeAll, waitForApp } from '../../../helpers/apps.js';
 import { hostSuite } from '../../../helpers/host-tools.js';
 import { type PtyPair, ptyPair } from '../../../helpers/pty.js';
+import { withTimeout } from '../../../helpers/timeout.js';
 import type { TempDir } from '../../../helpers/tmp.js';
 
 interface Ctx {
@@ -21,6 +23,10 @@ const { test } = hostSuite<Ctx>('runtime: app lifecycle, logs, restarts, health,
 test.before(async (ctx) => {
   Object.assign(ctx, await agentWithBusybox());
 });
+// Stopped apps still hold their share of the budget: each test removes what it ran.
+test.after.each(async (ctx) => {
+  await removeAll(ctx.agent);
+});
 test.after(async (ctx) => {
   if (ctx.agent) await removeAll(ctx.agent);
   await ctx.agent?.dispose();
@@ -28,9 +34,19 @@ test.after(async (ctx) => {
 });
 
 test('run, ps, logs in order from stdout and stderr, exit code, rm', async ({ agent, image }) => {
-  await gantryOk(agent, 'run', '--name', 'hello', image, 'sh', '-c', 'echo one; echo two >&2; echo three; exit 3');
+  await gantryOk(
+    agent,
+    'run',
+    '--name',
+    'hello',
+    image,
+    'sh',
+    '-c',
+    'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 3',
+  );
   const v = await waitForApp(agent, 'hello', (x) => x.lastExit !== undefined, 'exit');
   assert.is(v.lastExit?.code, 3);
+  // conmon reads stdout and stderr from two pipes: their relative order holds only for lines written apart in time.
   const logs = await agent.gantry('logs', '--json', 'hello');
   const lines = logs.stdout
     .trim()
@@ -93,7 +109,7 @@ test('stop, start, pause, resume', async ({ agent, image }) => {
   assert.is((await inspect(agent, 'life')).status, 'paused');
   await gantryOk(agent, 'resume', 'life');
   assert.is((await inspect(agent, 'life')).status, 'running');
-  await gantryOk(agent, 'stop', 'life');
+  await gantryOk(agent, 'stop', '-t', '1', 'life');
   const stopped = await inspect(agent, 'life');
   assert.is(stopped.status, 'stopped');
   assert.is(stopped.desired, 'stopped');
@@ -131,28 +147,32 @@ test('a granted device works; others are not there', async ({ agent, image }) =>
   let pty: PtyPair | undefined;
   try {
     pty = await ptyPair();
-    const { realpathSync } = await import('node:fs');
+
     const dev = realpathSync(pty.a);
+    // A pty lives under /dev/pts, the container's own devpts: give it a serial-port name inside.
     await gantryOk(
       agent,
       'run',
       '--name',
       'dev',
       '--device',
-      dev,
+      `${dev}:/dev/ttyS7`,
       image,
       'sh',
       '-c',
-      `echo hello-serial > ${dev}; ls /dev/sda /dev/ttyS0 2>&1 | head -2; sleep 1`,
+      'echo hello-serial > /dev/ttyS7; ls /dev/sda /dev/ttyS0 2>&1 | head -2; sleep 1',
     );
-    const { createReadStream } = await import('node:fs');
-    const got = await new Promise<string>((resolve) => {
-      const s = createReadStream(realpathSync(pty?.b as string));
-      s.on('data', (c) => {
-        s.destroy();
-        resolve(c.toString());
-      });
-    });
+    const got = await withTimeout(
+      new Promise<string>((resolve) => {
+        const s = createReadStream(realpathSync(pty?.b as string));
+        s.on('data', (c) => {
+          s.destroy();
+          resolve(c.toString());
+        });
+      }),
+      10_000,
+      'bytes from the container on the other end of the pty',
+    );
     assert.match(got, /hello-serial/);
     await waitForApp(agent, 'dev', (x) => x.lastExit !== undefined, 'exit');
     assert.match((await agent.gantry('logs', 'dev')).stdout, /No such file/);

@@ -87,12 +87,14 @@ test('device rules: deny all, the default nodes, then each grant with its access
   );
 });
 
-test('device nodes: created at the container path with the permission bits only', () => {
+test('granted devices are bind mounts of the host node, not nodes runc creates', () => {
   const s = spec({}, { devices: [{ ...ttyS1, containerPath: '/dev/rs485-1' }] });
-  assert.equal(s.linux.devices, [
-    { path: '/dev/rs485-1', type: 'c', major: 4, minor: 65, fileMode: 0o660, uid: 0, gid: 20 },
-  ]);
-  assert.equal(spec().linux.devices, []);
+  assert.equal(s.linux.devices, []);
+  const m = (s.mounts as Array<{ destination: string; source?: string; type?: string }>).find(
+    (x) => x.destination === '/dev/rs485-1',
+  );
+  assert.is(m?.source, ttyS1.hostPath);
+  assert.is(m?.type, 'bind');
 });
 
 test('device grants are validated', () => {
