@@ -9,7 +9,7 @@
  *
  * Needs podman (apt-get install podman) for the podman column; without it that column is skipped.
  */
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAgent } from '../../test/helpers/agent.js';
@@ -34,14 +34,27 @@ try {
   if ((await agent.gantry('pull', image)).code !== 0) throw new Error('pull failed');
   // A bundle for bare runc: the same rootfs as gantry's first container, copied once.
   const bundle = path.join(work.path, 'bundle');
-  if (podman) await run(podman, ['pull', '-q', `oci:${layout}:busybox`], { timeoutMs: 120_000 });
+  // podman names an image pulled from a layout after its path, which must be lowercase: pull a lowercase copy, run it by ID.
+  const podmanLayout = `/tmp/gantry-bench-podman-${process.pid}`;
+  let podmanImage = '';
+  if (podman) {
+    await cp(layout, podmanLayout, { recursive: true });
+    const pulled = await run(podman, ['pull', '-q', `oci:${podmanLayout}:busybox`], { timeoutMs: 120_000 });
+    if (pulled.code !== 0) throw new Error(`podman pull: ${pulled.stderr}`);
+    podmanImage = pulled.stdout.trim().split('\n').at(-1) ?? '';
+  }
 
   const g: number[] = [];
   const p: number[] = [];
   const r: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    await agent.api.post('/v1/apps', { name: `bench-${i}`, image, command: ['sleep', '600'] });
+    await agent.api.post('/v1/apps', {
+      name: `bench-${i}`,
+      image,
+      command: ['sleep', '600'],
+      resources: { memoryMiB: 16, cpus: 0.1, pids: 16 },
+    });
     g.push(performance.now() - t0);
     if (i === 0) {
       await cp(path.join(agent.dataDir, 'containers', 'bench-0', 'bundle', 'rootfs'), path.join(bundle, 'rootfs'), {
@@ -72,8 +85,8 @@ try {
           '--ulimit',
           'nproc=1024:1024',
           '--name',
-          `bench-${i}`,
-          `oci:${layout}:busybox`,
+          `gantry-bench-${process.pid}-${i}`,
+          podmanImage,
           'sleep',
           '600',
         ],
@@ -86,12 +99,15 @@ try {
     const res = await run(
       'runc',
       ['--root', path.join(work.path, 'runc'), 'run', '-d', '--bundle', bundle, `bench-runc-${i}`],
-      { timeoutMs: 60_000, stdio: ['ignore', 'ignore', 'pipe'] },
+      {
+        timeoutMs: 60_000, // The detached container inherits runc's stdio: a pipe here would never close.
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
     );
     if (res.code !== 0) throw new Error(`runc run: ${res.stderr}`);
     r.push(performance.now() - t2);
     await run('runc', ['--root', path.join(work.path, 'runc'), 'delete', '-f', `bench-runc-${i}`]);
-    if (podman) await run(podman, ['rm', '-f', '-t', '0', `bench-${i}`], { timeoutMs: 60_000 });
+    if (podman) await run(podman, ['rm', '-f', '-t', '0', `gantry-bench-${process.pid}-${i}`], { timeoutMs: 60_000 });
     if (i >= 5) await agent.api.request('DELETE', `/v1/apps/bench-${i}?force=1`);
   }
   console.log(
@@ -117,4 +133,5 @@ try {
     await agent.api.request('DELETE', `/v1/apps/${a.name}?force=1`).catch(() => undefined);
   await agent.dispose();
   await work.cleanup();
+  await rm(`/tmp/gantry-bench-podman-${process.pid}`, { recursive: true, force: true });
 }

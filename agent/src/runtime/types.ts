@@ -140,6 +140,13 @@ export interface ContainerRuntime {
   kill(id: string, signal: NodeJS.Signals): Promise<void>;
   /** SIGTERM, wait up to graceMs, then SIGKILL; resolves with how it ended. */
   stop(id: string, graceMs: number): Promise<ExitInfo>;
+  /**
+   * Set the CPU quota of a created container. The launcher creates containers
+   * without their quota and sets it before start: runc's own init work
+   * (compiling the seccomp filter) would otherwise run throttled to the
+   * app's share, which made a 0.1-CPU app take ~150 ms longer to create.
+   */
+  setCpuQuota(id: string, quota: number, period: number): Promise<void>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   /** Remove the container from the runtime (force: kill it first); idempotent. */

@@ -6,7 +6,7 @@ import { cpuPercent } from '../../../agent/src/cli/commands/stats-logs.js';
 import { parseMemoryMiB } from '../../../agent/src/cli/sizes.js';
 import { validateAppSpec } from '../../../agent/src/runtime/app-spec.js';
 import { parseProcLimits } from '../../../agent/src/runtime/host-limits.js';
-import { devNumbers } from '../../../agent/src/runtime/launcher.js';
+import { deferCpuQuota, devNumbers } from '../../../agent/src/runtime/launcher.js';
 import { backoffMs, nextStreak, shouldRestart } from '../../../agent/src/runtime/restart-policy.js';
 import { overlayMountArgs } from '../../../agent/src/runtime/rootfs.js';
 
@@ -117,6 +117,13 @@ test('gantry run flags', () => {
     ),
     50,
   );
+});
+
+test('the CPU quota is taken out of the spec to be set after create', () => {
+  const spec = { linux: { resources: { cpu: { quota: 10_000, period: 100_000, shares: 512 } } } };
+  assert.equal(deferCpuQuota(spec), { quota: 10_000, period: 100_000 });
+  assert.equal(spec.linux.resources.cpu, { period: 100_000, shares: 512 });
+  assert.is(deferCpuQuota({ linux: { resources: {} } }), undefined);
 });
 
 test.run();

@@ -129,6 +129,10 @@ export class ConmonRuntime implements ContainerRuntime {
     return exit;
   }
 
+  async setCpuQuota(id: string, quota: number, period: number): Promise<void> {
+    await (await this.ready()).runc.updateCpu(checkId(id), quota, period);
+  }
+
   async pause(id: string): Promise<void> {
     await (await this.ready()).runc.pause(checkId(id));
   }

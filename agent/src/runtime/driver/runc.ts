@@ -57,6 +57,11 @@ export class RuncCli {
     await this.call(id, ['start', id]);
   }
 
+  /** `runc update`: change a created or running container's CPU quota (microseconds per period). */
+  async updateCpu(id: string, quota: number, period: number): Promise<void> {
+    await this.call(id, ['update', '--cpu-quota', String(quota), '--cpu-period', String(period), id]);
+  }
+
   async pause(id: string): Promise<void> {
     await this.call(id, ['pause', id]);
   }
