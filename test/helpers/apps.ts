@@ -3,6 +3,7 @@ import type { ContainerView } from '../../agent/src/runtime/service.js';
 import type { ContainerStats } from '../../agent/src/runtime/types.js';
 import { buildTestImages } from '../../scripts/lib/build-test-images.js';
 import { startAgent, type TestAgent } from './agent.js';
+import { hostSuite } from './host-tools.js';
 import { waitFor } from './timeout.js';
 import { type TempDir, tempDir } from './tmp.js';
 
@@ -63,4 +64,31 @@ export async function statsOf(
 export async function removeAll(agent: TestAgent): Promise<void> {
   const apps = JSON.parse((await agent.gantry('ps', '-a', '--json')).stdout || '[]') as ContainerView[];
   for (const a of apps) await agent.gantry('rm', '-f', a.name);
+}
+
+export interface AppsContext {
+  agent: TestAgent;
+  dir: TempDir;
+  image: string;
+}
+
+/**
+ * A suite of runtime tests on one agent with busybox pulled. Stopped apps
+ * still hold their share of the profile's budget, so every test's apps are
+ * removed after it.
+ */
+export function appsSuite(title: string, tools: string[]) {
+  const { test } = hostSuite<AppsContext>(title, tools);
+  test.before(async (ctx) => {
+    Object.assign(ctx, await agentWithBusybox());
+  });
+  test.after.each(async (ctx) => {
+    await removeAll(ctx.agent);
+  });
+  test.after(async (ctx) => {
+    if (ctx.agent) await removeAll(ctx.agent);
+    await ctx.agent?.dispose();
+    await ctx.dir?.cleanup();
+  });
+  return test;
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
 import type { ManifestResult } from './sources/source.js';
+import type { UnpackOptions, UnpackResult } from './unpack/index.js';
 
 /**
  * The image store's seams: what it needs from the registry client and the
@@ -19,25 +20,8 @@ export interface RegistryPort {
   ): Promise<{ body: Readable; offset: number; totalSize?: number }>;
 }
 
-export interface UnpackRequest {
-  source: Readable;
-  mediaType: string;
-  target: string;
-  mode: 'overlay' | 'flat';
-  expectedDiffId?: string;
-  maxBytes?: number;
-  allowDeviceNodes?: boolean;
-  signal?: AbortSignal;
-}
-
-export interface UnpackOutcome {
-  diffId: string;
-  bytes: number;
-  entries: number;
-  skipped: Array<{ path: string; reason: string }>;
-}
-
-export type UnpackPort = (req: UnpackRequest) => Promise<UnpackOutcome>;
+/** The unpacker's contract is its own module's (unpack/index.ts); the store takes any function of that shape. */
+export type UnpackPort = (req: UnpackOptions) => Promise<UnpackResult>;
 
 /** Images that running or desired apps use: never removed by rmi or prune. */
 export interface ImageUsage {

@@ -1,37 +1,16 @@
 import { createReadStream, realpathSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import type { ContainerView } from '../../../../agent/src/runtime/service.js';
-import type { TestAgent } from '../../../helpers/agent.js';
-import { agentWithBusybox, gantryOk, inspect, removeAll, waitForApp } from '../../../helpers/apps.js';
-import { hostSuite } from '../../../helpers/host-tools.js';
+import { appsSuite, gantryOk, inspect, waitForApp } from '../../../helpers/apps.js';
 import { type PtyPair, ptyPair } from '../../../helpers/pty.js';
 import { withTimeout } from '../../../helpers/timeout.js';
-import type { TempDir } from '../../../helpers/tmp.js';
 
-interface Ctx {
-  agent: TestAgent;
-  dir: TempDir;
-  image: string;
-}
-const { test } = hostSuite<Ctx>('runtime: app lifecycle, logs, restarts, health, security', [
+const test = appsSuite('runtime: app lifecycle, logs, restarts, health, security', [
   'runc',
   'conmon',
   'busybox',
   'socat',
 ]);
-
-test.before(async (ctx) => {
-  Object.assign(ctx, await agentWithBusybox());
-});
-// Stopped apps still hold their share of the budget: each test removes what it ran.
-test.after.each(async (ctx) => {
-  await removeAll(ctx.agent);
-});
-test.after(async (ctx) => {
-  if (ctx.agent) await removeAll(ctx.agent);
-  await ctx.agent?.dispose();
-  await ctx.dir?.cleanup();
-});
 
 test('run, ps, logs in order from stdout and stderr, exit code, rm', async ({ agent, image }) => {
   await gantryOk(

@@ -1,28 +1,8 @@
 import * as assert from 'uvu/assert';
 import type { TestAgent } from '../../../helpers/agent.js';
-import { agentWithBusybox, gantryOk, inspect, removeAll, statsOf, waitForApp } from '../../../helpers/apps.js';
-import { hostSuite } from '../../../helpers/host-tools.js';
-import type { TempDir } from '../../../helpers/tmp.js';
+import { appsSuite, gantryOk, inspect, statsOf, waitForApp } from '../../../helpers/apps.js';
 
-interface Ctx {
-  agent: TestAgent;
-  dir: TempDir;
-  image: string;
-}
-const { test } = hostSuite<Ctx>('runtime: cgroup limits on real runc + conmon', ['runc', 'conmon', 'busybox']);
-
-test.before(async (ctx) => {
-  Object.assign(ctx, await agentWithBusybox());
-});
-// Stopped apps still hold their share of the budget: each test removes what it ran.
-test.after.each(async (ctx) => {
-  await removeAll(ctx.agent);
-});
-test.after(async (ctx) => {
-  if (ctx.agent) await removeAll(ctx.agent);
-  await ctx.agent?.dispose();
-  await ctx.dir?.cleanup();
-});
+const test = appsSuite('runtime: cgroup limits on real runc + conmon', ['runc', 'conmon', 'busybox']);
 
 test('a memory hog in 32 MiB is OOM-killed and reported as such', async ({ agent, image }) => {
   await gantryOk(
