@@ -20,16 +20,14 @@ function refParam(req: IncomingMessage): string {
  */
 export function addImageRoutes(router: Router, images: ImageService): Router {
   return router
-    .add('POST', '/v1/images/pull', async (req) => {
+    .add('POST', '/v1/images/pull', async (req, _params, signal) => {
       const body = (await readJsonBody(req)) as { ref?: unknown; platform?: unknown };
       if (typeof body?.ref !== 'string') throw invalid('body must be {"ref": "...", "platform"?: "os/arch[/variant]"}');
       const platform = typeof body.platform === 'string' ? parsePlatform(body.platform) : undefined;
       const ref = body.ref;
-      const abort = new AbortController();
-      req.socket.once('close', () => abort.abort());
       return {
         stream: eventStream<PullEvent>((emit) =>
-          images.pull(ref, { ...(platform ? { platform } : {}), signal: abort.signal, onEvent: emit }),
+          images.pull(ref, { ...(platform ? { platform } : {}), signal, onEvent: emit }),
         ),
       };
     })

@@ -8,7 +8,12 @@ import { type ErrorKind, isGantryError, messageOf } from '../errors.js';
  */
 export type ApiResponse = { status?: number; body: unknown } | { status?: number; stream: AsyncIterable<unknown> };
 
-export type Handler = (req: IncomingMessage, params: Record<string, string>) => Promise<ApiResponse> | ApiResponse;
+/** `signal` aborts when the client goes away before the response is complete (cancel long work with it). */
+export type Handler = (
+  req: IncomingMessage,
+  params: Record<string, string>,
+  signal: AbortSignal,
+) => Promise<ApiResponse> | ApiResponse;
 
 interface Route {
   method: string;

@@ -11,6 +11,14 @@ export type LogReader = (
   opts: { tail?: number; since?: Date; follow?: boolean; signal?: AbortSignal },
 ) => AsyncIterable<LogLine>;
 
+/** `?t=S`: seconds between SIGTERM and SIGKILL. */
+function graceMs(req: IncomingMessage): number | undefined {
+  const t = query(req).get('t');
+  if (t === null) return undefined;
+  if (!/^\d+$/.test(t)) throw invalid('t (grace seconds before SIGKILL) must be a whole number');
+  return Number(t) * 1000;
+}
+
 function query(req: IncomingMessage): URLSearchParams {
   return new URL(req.url ?? '/', 'http://gantry').searchParams;
 }
@@ -31,32 +39,28 @@ export function addRuntimeRoutes(router: Router, runtime: RuntimeService, readLo
       return { body: { removed: p.name } };
     })
     .add('GET', '/v1/stats', async () => ({ body: await runtime.stats() }))
-    .add('GET', '/v1/apps/:name/logs', (req, p) => {
+    .add('GET', '/v1/apps/:name/logs', (req, p, signal) => {
       const q = query(req);
       const tail = q.get('tail');
       const since = q.get('since');
       if (tail !== null && !/^\d+$/.test(tail)) throw invalid('tail must be a whole number');
       if (since !== null && Number.isNaN(Date.parse(since))) throw invalid('since must be a date (RFC 3339)');
-      const abort = new AbortController();
-      req.socket.once('close', () => abort.abort());
       return {
         stream: readLogs(runtime.logPath(p.name as string), {
           ...(tail !== null ? { tail: Number(tail) } : {}),
           ...(since !== null ? { since: new Date(since) } : {}),
           follow: q.get('follow') === '1',
-          signal: abort.signal,
+          signal,
         }),
       };
     });
-  router.add('POST', '/v1/apps/:name/stop', async (_req, p) => ({
-    body: { exit: (await runtime.stop(p.name as string)) ?? null },
+  router.add('POST', '/v1/apps/:name/stop', async (req, p) => ({
+    body: { exit: (await runtime.stop(p.name as string, graceMs(req))) ?? null },
   }));
   router.add('POST', '/v1/apps/:name/start', async (_req, p) => ({ body: await runtime.start(p.name as string) }));
-  router.add('POST', '/v1/apps/:name/restart', async (req, p) => {
-    const t = query(req).get('t');
-    if (t !== null && !/^\d+$/.test(t)) throw invalid('t (grace seconds before SIGKILL) must be a whole number');
-    return { body: await runtime.restart(p.name as string, t === null ? undefined : Number(t) * 1000) };
-  });
+  router.add('POST', '/v1/apps/:name/restart', async (req, p) => ({
+    body: await runtime.restart(p.name as string, graceMs(req)),
+  }));
   router.add('POST', '/v1/apps/:name/pause', async (_req, p) => {
     await runtime.pause(p.name as string);
     return { body: { paused: p.name } };

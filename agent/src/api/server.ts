@@ -15,8 +15,14 @@ export interface ApiServer {
 
 export async function startApiServer(socketPath: string, router: Router, log: Logger): Promise<ApiServer> {
   const server = http.createServer((req, res) => {
-    void handle(router, req, res, log);
+    handle(router, req, res, log).catch((e: unknown) => {
+      log.error({ err: e }, 'api request failed outside its handler');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
   });
+  // After listen: an accept error (EMFILE...) must be logged, not crash the agent.
+  server.on('error', (e) => log.error({ err: e }, 'api server error'));
   // Create the socket file 0600 from the first instant, not chmod'ed after a window.
   const oldMask = process.umask(0o177);
   try {
@@ -44,12 +50,21 @@ export async function startApiServer(socketPath: string, router: Router, log: Lo
 
 async function handle(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
   const started = process.hrtime.bigint();
-  const url = new URL(req.url ?? '/', 'http://gantry');
   const method = req.method ?? 'GET';
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let url = new URL('http://gantry/');
   let out: ApiResponse;
   try {
+    try {
+      url = new URL(req.url ?? '/', 'http://gantry');
+    } catch (e) {
+      throw invalid(`bad request target ${JSON.stringify(req.url)}`, { cause: e });
+    }
     const { handler, params, allowed } = router.match(method, url.pathname);
-    if (handler) out = await handler(req, params);
+    if (handler) out = await handler(req, params, abort.signal);
     else if (allowed.length > 0) {
       res.setHeader('Allow', allowed.join(', '));
       out = {

@@ -7,7 +7,8 @@ export interface CliContext {
   json: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
-  api(): ApiClient;
+  /** A client of the agent's API; `timeoutMs` for calls that may take long (stop with a long grace). */
+  api(timeoutMs?: number): ApiClient;
 }
 
 export const DEFAULT_DATA_DIR = '/var/lib/gantry';
@@ -36,6 +37,6 @@ export function makeContext(
     json,
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
-    api: () => new ApiClient(path.join(dir, 'gantry.sock')),
+    api: (timeoutMs) => new ApiClient(path.join(dir, 'gantry.sock'), timeoutMs),
   };
 }

@@ -52,8 +52,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const lock = await lockDataDir(opts.dataDir);
   const undo: Array<() => Promise<void> | void> = [() => lock.release()];
+  // Every step runs even if an earlier one fails: the DB must close and the lock go whatever happened before.
   const unwind = async () => {
-    for (const step of undo.reverse()) await step();
+    for (const step of undo.reverse()) {
+      await Promise.resolve()
+        .then(step)
+        .catch((e: unknown) => log.error({ err: e }, 'shutdown step failed'));
+    }
   };
   try {
     const db = openDatabase(path.join(lock.dataDir, DB_NAME));

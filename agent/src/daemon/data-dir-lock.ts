@@ -1,20 +1,18 @@
-import { createHash } from 'node:crypto';
 import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import { errnoCode, failedPrecondition } from '../errors.js';
+import Database from 'better-sqlite3';
+import { failedPrecondition } from '../errors.js';
 
 /**
  * Exclusive ownership of a data dir by one agent process.
  *
- * The lock is a listening socket in Linux's abstract namespace, named after
- * the data dir's real path. Binding is atomic, and the kernel frees the name
- * the instant the process dies, `kill -9` and power cuts included — so there is
- * no stale lock file to guess about (Node has no flock(2)). The pid file beside
- * it is only for the error message and for people.
- *
- * Limitation: abstract sockets are per network namespace; two agents started
- * in different netns on one data dir would not see each other.
+ * The lock is an exclusive SQLite lock (an fcntl lock underneath) on
+ * DIR/agent.lock. Node has no flock(2); SQLite, already a dependency, takes a
+ * POSIX lock that the kernel drops the instant the process dies, `kill -9`
+ * and power cuts included, so there is no stale lock to guess about. The file
+ * sits inside the 0700 data dir, so no other user can take it first (an
+ * abstract unix socket, the first design, could be squatted by anyone). The
+ * pid file beside it is only for the error message and for people.
  */
 export interface DataDirLock {
   readonly dataDir: string;
@@ -23,33 +21,25 @@ export interface DataDirLock {
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const real = await realpath(dataDir);
-  const name = `\0gantry-agent:${createHash('sha256').update(real).digest('hex').slice(0, 40)}`;
-  const server = net.createServer((conn) => conn.destroy());
+  const db = new Database(path.join(real, 'agent.lock'), { timeout: 0 });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(name, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
   } catch (e) {
-    if (errnoCode(e) !== 'EADDRINUSE') throw e;
+    db.close();
     const holder = await readPid(real);
     throw failedPrecondition(
       `data dir ${real} is in use by another gantry agent${holder ? ` (pid ${holder})` : ''}; stop it first or pick another --data-dir`,
       { cause: e },
     );
   }
-  // The lock must not keep a finished agent alive on its own.
-  server.unref();
   const pidFile = path.join(real, 'agent.pid');
   await writeFile(pidFile, `${process.pid}\n`);
   return {
     dataDir: real,
     async release() {
       await rm(pidFile, { force: true });
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      db.close();
     },
   };
 }

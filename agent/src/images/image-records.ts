@@ -40,11 +40,15 @@ export class ImageRecords {
   constructor(private readonly db: Db) {}
 
   /** Record a pulled image (replacing what the reference pointed at before). */
-  save(image: ImageRecord, snapshotSizes: Map<Digest, number>): void {
+  /**
+   * `retiredRef` names the image the reference pointed at before, when the
+   * pull moved it (a tag pushed anew): that image stays, under its digest
+   * reference (docker's "dangling" image), so a container still running it
+   * keeps its layers and prune cannot take them; `gantry rmi` removes it.
+   */
+  save(image: ImageRecord, snapshotSizes: Map<Digest, number>, retiredRef?: (oldDigest: string) => string): void {
     this.db.transaction(() => {
-      const previous = this.db.prepare('SELECT manifest_digest FROM images WHERE ref = ?').get(image.ref) as
-        | { manifest_digest: string }
-        | undefined;
+      const previous = this.db.prepare('SELECT * FROM images WHERE ref = ?').get(image.ref) as ImageRow | undefined;
       this.db
         .prepare(
           `INSERT INTO images (ref, manifest_digest, index_digest, config_digest, platform, size, unpacked_size, pulled_at)
@@ -63,10 +67,32 @@ export class ImageRecords {
       });
       const snap = this.db.prepare('INSERT OR IGNORE INTO snapshots (diff_id, size, created_at) VALUES (?, ?, ?)');
       for (const [diffId, size] of snapshotSizes) snap.run(diffId, size, image.pulledAt);
-      // The tag moved (a new push, or another platform): the old manifest's layers may now be unreferenced.
-      if (previous && previous.manifest_digest !== image.manifestDigest)
-        this.dropLayersIfUnused(previous.manifest_digest);
+      // The tag moved (a new push, or another platform): keep the old image under its digest, or let its layers go.
+      if (previous && previous.manifest_digest !== image.manifestDigest) {
+        const retired = retiredRef?.(previous.manifest_digest);
+        if (retired) this.keepUnder(retired, previous);
+        else this.dropLayersIfUnused(previous.manifest_digest);
+      }
     })();
+  }
+
+  /** Keep the row a reference had before it moved, under `retired` (unless that name exists already). */
+  private keepUnder(retired: string, row: ImageRow): void {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO images (ref, manifest_digest, index_digest, config_digest, platform, size, unpacked_size, pulled_at, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+      )
+      .run(
+        retired,
+        row.manifest_digest,
+        row.index_digest,
+        row.config_digest,
+        row.platform,
+        row.size,
+        row.unpacked_size,
+        row.pulled_at,
+      );
   }
 
   private dropLayersIfUnused(manifestDigest: string): void {
@@ -127,6 +153,13 @@ export class ImageRecords {
       snapshots.add(l.diff_id);
     }
     return { blobs, snapshots };
+  }
+
+  /** References kept only because their tag moved on (see save). */
+  retired(): string[] {
+    return (
+      this.db.prepare('SELECT ref FROM images WHERE retired = 1 ORDER BY ref').all() as Array<{ ref: string }>
+    ).map((r) => r.ref);
   }
 
   forgetSnapshot(diffId: string): void {

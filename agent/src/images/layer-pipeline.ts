@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { errnoCode, failedPrecondition } from '../errors.js';
 import type { ByteRateLimiter } from './content/limits.js';
 import type { ContentStore, IngestOptions } from './content/store.js';
@@ -9,6 +11,8 @@ import { type Digest, digestHex } from './digest.js';
 import type { Descriptor } from './manifest.js';
 import type { PullEvent, UnpackPort } from './ports.js';
 import type { ImageSource } from './sources/source.js';
+
+const exec = promisify(execFile);
 
 export interface LayerPipelineDeps {
   content: ContentStore;
@@ -36,7 +40,28 @@ export interface LayerOutcome {
 export class LayerPipeline {
   constructor(private readonly deps: LayerPipelineDeps) {}
 
-  async run(
+  /** Work on one blob digest, in call order: a layer two pulls share (or a manifest repeats) is fetched once. */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  run(
+    source: ImageSource,
+    layer: Descriptor,
+    diffId: Digest,
+    emit: (e: PullEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<LayerOutcome> {
+    const before = this.turns.get(layer.digest) ?? Promise.resolve();
+    // The second in line finds the blob committed and takes the cached path.
+    const turn = before.catch(() => undefined).then(() => this.runOnce(source, layer, diffId, emit, signal));
+    this.turns.set(layer.digest, turn);
+    const cleanup = () => {
+      if (this.turns.get(layer.digest) === turn) this.turns.delete(layer.digest);
+    };
+    turn.then(cleanup, cleanup);
+    return turn;
+  }
+
+  private async runOnce(
     source: ImageSource,
     layer: Descriptor,
     diffId: Digest,
@@ -56,17 +81,13 @@ export class LayerPipeline {
       });
     if (haveBlob) {
       status('cached');
-      const unpacked = haveSnapshot
-        ? 0
-        : await this.unpack(layer, diffId, dest, this.deps.content.readStream(layer.digest), status, signal);
+      const unpacked = haveSnapshot ? 0 : await this.unpack(layer, diffId, dest, 'store', status, signal);
       status('done');
       return { downloaded: 0, resumed: 0, unpacked };
     }
     if (haveSnapshot || (await this.deps.content.partialSize(layer.digest)) > 0) {
       const got = await this.download(source, layer, status, {}, signal);
-      const unpacked = haveSnapshot
-        ? 0
-        : await this.unpack(layer, diffId, dest, this.deps.content.readStream(layer.digest), status, signal);
+      const unpacked = haveSnapshot ? 0 : await this.unpack(layer, diffId, dest, 'store', status, signal);
       status('done');
       return { ...got, unpacked };
     }
@@ -123,7 +144,7 @@ export class LayerPipeline {
     if (restarted) {
       // The source sent the blob again from byte 0, so the streaming unpack saw bytes twice: redo it from the verified blob.
       await unpacking.catch(() => undefined);
-      unpacked = await this.unpack(layer, diffId, dest, this.deps.content.readStream(layer.digest), status, signal);
+      unpacked = await this.unpack(layer, diffId, dest, 'store', status, signal);
     } else if (teeBroken) {
       unpacked = await unpacking; // the blob is good, so the unpack's own failure is the error
     } else {
@@ -160,26 +181,38 @@ export class LayerPipeline {
     return result;
   }
 
-  /** Unpack into a private temp dir, then rename into place: a snapshot directory exists only when complete. */
+  /**
+   * Unpack into a private temp dir, then rename into place: a snapshot
+   * directory exists only when complete. The files are flushed (syncfs)
+   * before the rename and the directory after it, so a snapshot that exists
+   * after a power cut has its contents too. `input` is a stream being fed
+   * (the tee) or 'store' to read the committed blob.
+   */
   private async unpack(
     layer: Descriptor,
     diffId: Digest,
     dest: string,
-    input: Readable,
+    input: Readable | 'store',
     status: (s: Extract<PullEvent, { type: 'layer' }>['status']) => void,
     signal?: AbortSignal,
   ): Promise<number> {
+    // Until the unpacker reads it, nothing else listens: an early error must not become an uncaught 'error' event.
+    const fed = input === 'store' ? undefined : input;
+    fed?.on('error', () => {});
     status('unpacking');
     const tmp = path.join(
       this.deps.snapshotsDir,
       `.tmp-${digestHex(diffId).slice(0, 16)}-${randomBytes(4).toString('hex')}`,
     );
-    await mkdir(tmp, { recursive: true, mode: 0o755 });
-    const fs = await statfs(this.deps.snapshotsDir);
-    const maxBytes = Math.max(0, fs.bavail * fs.bsize - this.deps.minFreeBytes);
+    let maxBytes = 0;
     try {
+      await mkdir(tmp, { recursive: true, mode: 0o755 });
+      const fs = await statfs(this.deps.snapshotsDir);
+      maxBytes = Math.max(0, fs.bavail * fs.bsize - this.deps.minFreeBytes);
+      const source = fed ?? this.deps.content.readStream(layer.digest);
+      source.on('error', () => {});
       const result = await this.deps.unpack({
-        source: input,
+        source,
         mediaType: layer.mediaType,
         target: tmp,
         mode: 'overlay',
@@ -187,13 +220,16 @@ export class LayerPipeline {
         maxBytes,
         ...(signal ? { signal } : {}),
       });
+      await exec('sync', ['-f', tmp], { timeout: 60_000 });
       await rename(tmp, dest).catch(async (e: unknown) => {
         // Another pull committed the same layer meanwhile: theirs is as good as ours.
         if (!(await exists(dest))) throw e;
         await rm(tmp, { recursive: true, force: true });
       });
+      await fsyncDir(this.deps.snapshotsDir);
       return result.bytes;
     } catch (e) {
+      fed?.destroy();
       await rm(tmp, { recursive: true, force: true });
       // The unpacker names the byte limit it hit; that limit is the disk space we allowed it.
       const hitLimit = e instanceof Error && e.message.includes(`${maxBytes}-byte limit`);
@@ -205,6 +241,15 @@ export class LayerPipeline {
       }
       throw e;
     }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

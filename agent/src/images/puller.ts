@@ -30,6 +30,8 @@ export interface PullRequest {
   platform: OciPlatform;
   signal?: AbortSignal;
   onEvent?: (e: PullEvent) => void;
+  /** The name to keep the reference's previous image under, should this pull move the reference. */
+  retiredRef?: (oldDigest: string) => string;
 }
 
 /**
@@ -129,7 +131,7 @@ export class Puller {
       pulledAt,
       layers,
     };
-    this.deps.records.save(record, snapshotSizes);
+    this.deps.records.save(record, snapshotSizes, req.retiredRef);
     const summary: ImageSummary = {
       ref: req.ref,
       digest: manifest.digest,

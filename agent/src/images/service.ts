@@ -45,6 +45,8 @@ export class ImageService {
   private readonly records: ImageRecords;
   private readonly puller: Puller;
   private readonly snapshotsDir: string;
+  /** Pulls in progress: their blobs and snapshots are committed before their record, so GC must not run meanwhile. */
+  private activePulls = 0;
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.content = new ContentStore(deps.root);
@@ -92,13 +94,20 @@ export class ImageService {
     const platform = opts.platform ?? this.deps.hostPlatform;
     this.deps.log.info({ ref: formatReference(ref), platform: formatPlatform(platform) }, 'pull started');
     const started = Date.now();
-    const summary = await this.puller.pull({
-      ref: formatReference(ref),
-      source,
-      platform,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-    });
+    const { tag: _tag, ...untagged } = ref;
+    this.activePulls++;
+    const summary = await this.puller
+      .pull({
+        retiredRef: (oldDigest) => formatReference({ ...untagged, digest: oldDigest as Digest }),
+        ref: formatReference(ref),
+        source,
+        platform,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      })
+      .finally(() => {
+        this.activePulls--;
+      });
     this.deps.log.info(
       {
         ref: summary.ref,
@@ -144,12 +153,31 @@ export class ImageService {
       throw failedPrecondition(`image ${image.ref} is used by an app; remove the app from the deployment first`);
     }
     this.records.remove(image.ref);
-    return { removed: image.ref, pruned: await this.prune() };
+    const pruned = this.activePulls > 0 ? { blobs: 0, snapshots: 0, partials: 0, bytes: 0 } : await this.collect();
+    return { removed: image.ref, pruned };
   }
 
-  /** Delete blobs and snapshots no image references, and stale partial downloads. */
+  /** `gantry image prune`: drop images kept only because their tag moved on (once no app runs them), then collect. */
   async prune(): Promise<PruneReport> {
+    if (this.activePulls > 0)
+      throw failedPrecondition(`${this.activePulls} pull(s) in progress; prune when they finish`);
+    const inUse = this.deps.usage.inUse();
+    for (const ref of this.records.retired()) {
+      if (!inUse.has(this.records.get(ref)?.manifestDigest ?? '')) this.records.remove(ref);
+    }
+    return this.collect();
+  }
+
+  /** Delete blobs and snapshots no image record references, and stale partial downloads. */
+  private async collect(): Promise<PruneReport> {
+    const inUse = this.deps.usage.inUse();
     const { blobs, snapshots } = this.records.referenced();
+    if (![...inUse].every((d) => blobs.has(d))) {
+      // An app runs an image no record describes any more: its layers cannot be told apart, so keep everything.
+      throw failedPrecondition(
+        'an image in use by an app has no record; not pruning (pull it again or remove the app)',
+      );
+    }
     const report: PruneReport = { blobs: 0, snapshots: 0, partials: 0, bytes: 0 };
     for (const b of await this.content.list()) {
       if (blobs.has(b.digest)) continue;
@@ -176,7 +204,11 @@ export class ImageService {
     const exact = this.records.get(refText);
     if (exact) return [exact];
     const hex = refText.replace(/^sha256:/, '');
-    if (/^[a-f0-9]{12,64}$/.test(hex)) return this.records.findByDigestPrefix(`sha256:${hex}`);
+    if (/^[a-f0-9]{12,64}$/.test(hex)) {
+      const found = this.records.findByDigestPrefix(`sha256:${hex}`);
+      // Several references to one manifest are one image.
+      return new Set(found.map((r) => r.manifestDigest)).size === 1 ? found.slice(0, 1) : found;
+    }
     try {
       const normal = this.records.get(formatReference(parseReference(refText)));
       return normal ? [normal] : [];

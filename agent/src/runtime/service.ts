@@ -53,7 +53,11 @@ export class RuntimeService {
     this.supervisor = new Supervisor({
       runtime: deps.runtime,
       records: this.records,
-      relaunch: (name) => this.relaunch(name, true),
+      // A restart the supervisor decided on waits its turn, and is dropped if the app was stopped meanwhile.
+      relaunch: (name) =>
+        this.exclusive(name, async () => {
+          if (this.records.get(name)?.desired === 'running') await this.relaunch(name, true);
+        }),
       log: deps.log,
       ...(deps.timers ? { timers: deps.timers } : {}),
     });
@@ -95,8 +99,30 @@ export class RuntimeService {
     );
   }
 
+  /**
+   * INVARIANT: every change to one app (run, start, stop, restart, pause,
+   * resume, rm, a supervisor restart) runs alone, in arrival order, so a stop
+   * cannot slip between a restart's create and start.
+   */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  private exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(name) ?? Promise.resolve();
+    const turn = before.catch(() => undefined).then(work);
+    this.turns.set(name, turn);
+    const cleanup = () => {
+      if (this.turns.get(name) === turn) this.turns.delete(name);
+    };
+    turn.then(cleanup, cleanup);
+    return turn;
+  }
+
   async run(input: unknown): Promise<ContainerView> {
     const spec = validateAppSpec(input);
+    return this.exclusive(spec.name, () => this.runUnlocked(spec));
+  }
+
+  private async runUnlocked(spec: AppSpec): Promise<ContainerView> {
     if (this.records.get(spec.name))
       throw alreadyExists(`an app named ${spec.name} exists; remove it first (gantry rm ${spec.name})`);
     const image = await this.deps.images.resolve(spec.image);
@@ -111,7 +137,7 @@ export class RuntimeService {
       desired: 'running',
     });
     try {
-      await this.deps.launcher.launch(spec, resources, image.ref);
+      await this.deps.launcher.launch(spec, resources, image.manifestDigest);
     } catch (e) {
       await this.deps.launcher.teardown(spec.name, true).catch(() => undefined);
       this.records.remove(spec.name);
@@ -124,13 +150,18 @@ export class RuntimeService {
 
   private async relaunch(name: string, restarted: boolean): Promise<void> {
     const rec = this.mustGet(name);
-    await this.deps.launcher.launch(rec.spec, rec.resources, rec.imageRef);
+    // By digest: the tag may have moved since; the app keeps the image it was created from.
+    await this.deps.launcher.launch(rec.spec, rec.resources, rec.imageDigest);
     this.records.markStarted(name, restarted);
     this.supervisor.watch(rec.spec);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` (default 10 s); the app stays stopped. */
-  async stop(name: string, graceMs = this.deps.stopGraceMs ?? 10_000): Promise<ExitInfo | undefined> {
+  stop(name: string, graceMs?: number): Promise<ExitInfo | undefined> {
+    return this.exclusive(name, () => this.stopUnlocked(name, graceMs ?? this.deps.stopGraceMs ?? 10_000));
+  }
+
+  private async stopUnlocked(name: string, graceMs: number): Promise<ExitInfo | undefined> {
     this.mustGet(name);
     this.records.setDesired(name, 'stopped');
     this.supervisor.unwatch(name);
@@ -143,7 +174,11 @@ export class RuntimeService {
     return exit;
   }
 
-  async start(name: string): Promise<ContainerView> {
+  start(name: string): Promise<ContainerView> {
+    return this.exclusive(name, () => this.startUnlocked(name));
+  }
+
+  private async startUnlocked(name: string): Promise<ContainerView> {
     const rec = this.mustGet(name);
     const state = await this.deps.runtime.state(name);
     if (state?.status === 'running' || state?.status === 'paused')
@@ -153,24 +188,34 @@ export class RuntimeService {
     return this.view(name);
   }
 
-  async restart(name: string, graceMs?: number): Promise<ContainerView> {
-    await this.stop(name, graceMs);
-    return this.start(name);
+  restart(name: string, graceMs?: number): Promise<ContainerView> {
+    return this.exclusive(name, async () => {
+      await this.stopUnlocked(name, graceMs ?? this.deps.stopGraceMs ?? 10_000);
+      return this.startUnlocked(name);
+    });
   }
 
-  async pause(name: string): Promise<void> {
-    this.mustGet(name);
-    await this.deps.runtime.pause(name);
-    this.records.addEvent(name, 'paused');
+  pause(name: string): Promise<void> {
+    return this.exclusive(name, async () => {
+      this.mustGet(name);
+      await this.deps.runtime.pause(name);
+      this.records.addEvent(name, 'paused');
+    });
   }
 
-  async resume(name: string): Promise<void> {
-    this.mustGet(name);
-    await this.deps.runtime.resume(name);
-    this.records.addEvent(name, 'resumed');
+  resume(name: string): Promise<void> {
+    return this.exclusive(name, async () => {
+      this.mustGet(name);
+      await this.deps.runtime.resume(name);
+      this.records.addEvent(name, 'resumed');
+    });
   }
 
-  async remove(name: string, force: boolean): Promise<void> {
+  remove(name: string, force: boolean): Promise<void> {
+    return this.exclusive(name, () => this.removeUnlocked(name, force));
+  }
+
+  private async removeUnlocked(name: string, force: boolean): Promise<void> {
     this.mustGet(name);
     const state = await this.deps.runtime.state(name);
     if (!force && (state?.status === 'running' || state?.status === 'paused')) {

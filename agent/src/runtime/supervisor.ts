@@ -68,7 +68,7 @@ export class Supervisor {
       this.scheduleProbe(w);
     }
     this.deps.runtime.waitExit(spec.name, w.abort.signal).then(
-      (exit) => this.onExit(w, exit),
+      (exit) => this.guard(spec.name, 'handling an exit', () => this.onExit(w, exit)),
       (e: unknown) => {
         if (!w.abort.signal.aborted) this.deps.log.error({ err: e, app: spec.name }, 'lost track of a container');
       },
@@ -86,6 +86,15 @@ export class Supervisor {
 
   close(): void {
     for (const name of [...this.watches.keys()]) this.unwatch(name);
+  }
+
+  /** Errors in timer and promise callbacks (a full disk failing an SQLite write) are logged, never left to crash the agent. */
+  private guard(name: string, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.deps.log.error({ err: e, app: name }, `supervisor failed ${what}`);
+    }
   }
 
   private stopTimers(w: Watch | undefined): void {
@@ -110,7 +119,9 @@ export class Supervisor {
       if (this.watches.get(name) !== w) return;
       this.deps.relaunch(name).catch((e: unknown) => {
         this.deps.log.error({ err: e, app: name }, 'restart failed');
-        this.deps.records.addEvent(name, 'exited', { restartError: messageOf(e) });
+        this.guard(name, 'recording a failed restart', () =>
+          this.deps.records.addEvent(name, 'exited', { restartError: messageOf(e) }),
+        );
       });
     }, delay);
   }
@@ -118,7 +129,12 @@ export class Supervisor {
   private scheduleProbe(w: Watch): void {
     const hc = w.spec.healthCheck;
     if (!hc) return;
-    w.healthTimer = this.timers.setTimeout(() => void this.probe(w), (hc.intervalSec ?? 30) * 1000);
+    w.healthTimer = this.timers.setTimeout(
+      () => {
+        this.probe(w).catch((e: unknown) => this.deps.log.error({ err: e, app: w.spec.name }, 'health probe failed'));
+      },
+      (hc.intervalSec ?? 30) * 1000,
+    );
   }
 
   private async probe(w: Watch): Promise<void> {

@@ -84,4 +84,12 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX container_events_by_name ON container_events (name, id);
     `,
   },
+  {
+    version: 4,
+    name: 'retired images',
+    sql: `
+      -- 1: this row keeps an image whose tag moved on (kept for the apps still running it; prune drops it once unused).
+      ALTER TABLE images ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

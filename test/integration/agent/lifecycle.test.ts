@@ -1,4 +1,5 @@
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -79,6 +80,26 @@ test('after kill -9 a new agent takes over the data dir and keeps the device id'
   } finally {
     await second.stop();
     await first.dispose();
+  }
+});
+
+test('a malformed request gets 400 and the agent lives on', async () => {
+  const agent = await startAgent();
+  try {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(agent.socketPath);
+      let got = '';
+      sock.on('data', (c) => {
+        got += c.toString();
+      });
+      sock.on('end', () => resolve(got));
+      sock.on('error', reject);
+      sock.end('GET http://[/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
+    assert.match(reply, /^HTTP\/1\.1 400/);
+    assert.is((await agent.gantry('info', '--json')).code, 0);
+  } finally {
+    await agent.dispose();
   }
 });
 

@@ -73,6 +73,17 @@ test('a partial left by a crash is re-hashed and continued', async ({ store, dir
   assert.ok((await store.read(digest)).equals(blob));
 });
 
+test('a partial that is already complete is committed without asking the source (which would answer 416)', async ({
+  store,
+  dir,
+}) => {
+  await writeFile(path.join(dir.path, 'ingest', digest.slice(7)), blob);
+  const s = server(blob);
+  assert.equal(await store.ingest(digest, blob.length, s.fetch), { downloaded: 0, resumed: blob.length });
+  assert.equal(s.calls, []);
+  assert.ok(await store.has(digest));
+});
+
 test('a source that ignores Range starts over instead of appending twice', async ({ store, dir }) => {
   await writeFile(path.join(dir.path, 'ingest', digest.slice(7)), blob.subarray(0, 1000));
   const r = await store.ingest(digest, blob.length, server(blob, { ignoreRange: true }).fetch);

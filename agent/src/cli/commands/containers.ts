@@ -173,7 +173,11 @@ function lifecycle(verb: 'stop' | 'start' | 'restart' | 'pause' | 'resume', summ
       }
       for (const name of names) {
         const t = typeof values.time === 'string' ? `?t=${encodeURIComponent(values.time)}` : '';
-        const res = await ctx.api().post<unknown>(`/v1/apps/${encodeURIComponent(name)}/${verb}${t}`);
+        // The agent answers after the grace period at worst: wait that long and some.
+        const grace = typeof values.time === 'string' ? Number(values.time) : 10;
+        const res = await ctx
+          .api((grace + 30) * 1000)
+          .post<unknown>(`/v1/apps/${encodeURIComponent(name)}/${verb}${t}`);
         ctx.out(ctx.json ? JSON.stringify(res) : name);
       }
       return EXIT.ok;

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
@@ -85,7 +85,7 @@ export class ContentStore {
     if (await this.has(digest)) return;
     const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     if (actual !== digest) throw invalid(`content of ${digest} hashes to ${actual}`);
-    const tmp = `${this.ingestPath(digest)}.put-${process.pid}`;
+    const tmp = `${this.ingestPath(digest)}.put-${process.pid}-${randomBytes(4).toString('hex')}`;
     const fh = await open(tmp, 'w', 0o644);
     try {
       await fh.writeFile(data);
@@ -93,7 +93,11 @@ export class ContentStore {
     } finally {
       await fh.close();
     }
-    await this.commitFile(tmp, digest);
+    await this.commitFile(tmp, digest).catch(async (e: unknown) => {
+      await rm(tmp, { force: true });
+      // A concurrent put of the same bytes won: the blob is there, which is all we wanted.
+      if (!(await this.has(digest))) throw e;
+    });
   }
 
   /**
@@ -114,6 +118,16 @@ export class ContentStore {
     const file = this.ingestPath(digest);
     let { hash, have } = await this.rehashPartial(file, size);
     const resumed = have;
+    if (have === size) {
+      // A crash after the last byte but before the rename: nothing to fetch (a Range from the end would get 416).
+      const complete = `sha256:${hash.copy().digest('hex')}` === digest;
+      if (complete) {
+        await this.commitFile(file, digest);
+        return { downloaded: 0, resumed };
+      }
+      await truncate(file, 0);
+      ({ hash, have } = { hash: createHash('sha256'), have: 0 });
+    }
     let downloaded = 0;
     const attempts = opts.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
@@ -121,7 +135,10 @@ export class ContentStore {
       try {
         const { body, offset } = await fetch(have, opts.signal);
         if (offset !== have) {
-          if (offset !== 0) throw invalid(`source of ${digest} answered from byte ${offset}, asked for ${have}`);
+          if (offset !== 0) {
+            body.destroy();
+            throw invalid(`source of ${digest} answered from byte ${offset}, asked for ${have}`);
+          }
           // The source ignored our Range: start over rather than append a second copy.
           await truncate(file, 0).catch(() => undefined);
           opts.onRestart?.();

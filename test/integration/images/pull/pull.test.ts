@@ -91,6 +91,14 @@ test('multi-platform index: --platform picks the variant, the host default is am
     const diffId = info.layers[0]?.diffId.slice(7) as string;
     assert.is(await readFile(path.join(snapshots(agent), diffId, 'platform'), 'utf8'), `${want}\n`);
   }
+  // The tag moved twice: the images it pointed at stay under their digests until prune finds no app using them.
+  const retired = (await images(agent)).filter((i) => i.ref.startsWith(ref.replace(/:latest$/, '@sha256:')));
+  assert.is(retired.length, 2, JSON.stringify(retired.map((i) => i.ref)));
+  assert.is((await agent.gantry('image', 'prune')).code, 0);
+  assert.equal(
+    (await images(agent)).filter((i) => i.ref.includes('multiarch@')),
+    [],
+  );
   const none = await agent.gantry('pull', '--platform', 'linux/ppc64le', ref);
   assert.is(none.code, 1);
   assert.match(
@@ -143,6 +151,22 @@ test('rmi and prune free what nothing references', async ({ agent }) => {
   assert.match(again.stderr, /no image nothing:here/);
   const prune = await agent.gantry('image', 'prune', '--json');
   assert.is(JSON.parse(prune.stdout).blobs, 0);
+});
+
+test('two pulls sharing a layer at once, on a fresh store, both succeed', async ({ registry, dir, images: built }) => {
+  const config = await insecureRegistryConfig(dir.path, registry);
+  const fresh = await startAgent({ config });
+  try {
+    const [a, b] = await Promise.all([
+      fresh.gantry('pull', built.busybox?.ref as string),
+      fresh.gantry('pull', built.layered?.ref as string),
+    ]);
+    assert.is(a.code, 0, a.stderr);
+    assert.is(b.code, 0, b.stderr);
+    assert.is((await images(fresh)).length, 2);
+  } finally {
+    await fresh.dispose();
+  }
 });
 
 test.run();
