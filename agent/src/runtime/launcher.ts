@@ -89,7 +89,8 @@ export class Launcher {
     await writeFile(tmp, JSON.stringify(spec, null, 2));
     await rename(tmp, path.join(bundle, 'config.json'));
     // A container of this name left over from an earlier run of this app (exited, not deleted) is in the way.
-    await this.deps.runtime.delete(app.name, { force: true });
+    // list() only reads runc's root: cheaper than a delete's runc calls for the usual fresh start.
+    if ((await this.deps.runtime.list()).includes(app.name)) await this.deps.runtime.delete(app.name, { force: true });
     const state = await this.deps.runtime.create(app.name, bundle, {
       logPath: this.logPath(app.name),
       logSizeMax: this.deps.logSizeMax,
