@@ -101,17 +101,29 @@ export class Puller {
     for (const l of parsed.layers) emit({ type: 'layer', digest: l.digest, size: l.size, status: 'waiting' });
     const totals = { downloaded: 0, resumed: 0 };
     const snapshotSizes = new Map<Digest, number>();
-    await Promise.all(
+    // One failed layer fails the pull: stop the others instead of downloading on over a metered link,
+    // and wait for them to clean up before answering.
+    const layersAbort = new AbortController();
+    const onOuterAbort = () => layersAbort.abort(signal?.reason);
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const results = await Promise.allSettled(
       parsed.layers.map((layer, i) =>
         this.limit.run(async () => {
+          layersAbort.signal.throwIfAborted();
           const diffId = config.diffIds[i] as Digest;
-          const got = await this.layers.run(source, layer, diffId, emit, signal);
+          const got = await this.layers.run(source, layer, diffId, emit, layersAbort.signal).catch((e: unknown) => {
+            layersAbort.abort(e);
+            throw e;
+          });
           totals.downloaded += got.downloaded;
           totals.resumed += got.resumed;
           snapshotSizes.set(diffId, got.unpacked);
         }),
       ),
     );
+    signal?.removeEventListener('abort', onOuterAbort);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw layersAbort.signal.reason ?? failed.reason;
     await this.deps.content.put(manifest.digest, manifest.bytes);
     const layers: LayerRecord[] = parsed.layers.map((l, i) => ({
       blobDigest: l.digest,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as assert from 'uvu/assert';
@@ -106,6 +106,31 @@ test('a truncated gzip layer and a wrong diff_id', async ({ dir, agent }) => {
   const r2 = await agent.gantry('pull', wrongDiff);
   assert.is(r2.code, 1);
   assert.match(r2.stderr, /sha256:0{64}/);
+  await assertConsistent(agent);
+});
+
+test('one missing layer fails the pull with its own error, and the other layers are cleaned up', async ({
+  dir,
+  agent,
+}) => {
+  const layoutDir = path.join(dir.path, 'three');
+  const layout = new OciLayoutWriter(layoutDir);
+  await layout.init();
+  const big = (n: number) => [{ type: 'file' as const, path: `f${n}.bin`, content: Buffer.alloc(4 << 20, n) }];
+  const desc = await layout.writeImage({
+    platform: { os: 'linux', architecture: 'amd64' },
+    layers: [big(1), big(2), big(3)],
+    config: {},
+  });
+  await layout.tag('x', desc);
+  const manifest = JSON.parse(await readFile(path.join(layoutDir, 'blobs/sha256', desc.digest.slice(7)), 'utf8')) as {
+    layers: Array<{ digest: string }>;
+  };
+  const gone = manifest.layers[1]?.digest as string;
+  await rm(path.join(layoutDir, 'blobs/sha256', gone.slice(7)));
+  const res = await agent.gantry('pull', `oci:${layoutDir}:x`);
+  assert.is(res.code, 1);
+  assert.match(res.stderr, new RegExp(`blob ${gone} is missing`));
   await assertConsistent(agent);
 });
 
