@@ -65,8 +65,10 @@ test('a process that outgrows the limit is OOM-killed (exit 137)', async ({ dir 
     'head -c 100663296 /dev/zero | tail -n 1 >/dev/null; echo "tail exit $?"',
   ]);
   const res = await runcRun(dir.path, bundle, `gantry-harness-${process.pid}-oom`);
-  assert.is(res.code, 0, res.stderr);
-  assert.is(res.stdout.trim(), 'tail exit 137', 'SIGKILL from the OOM killer');
+  // The OOM killer usually picks tail (the shell then reports 137); now and then it takes the shell,
+  // the container's init, and runc itself exits 137. Either way the limit was enforced by a kill.
+  const tailKilled = res.code === 0 && res.stdout.trim() === 'tail exit 137';
+  assert.ok(tailKilled || res.code === 137, `exit ${res.code}, output ${JSON.stringify(res.stdout)}, ${res.stderr}`);
 });
 
 test.run();
