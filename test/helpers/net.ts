@@ -24,3 +24,15 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
     sock.once('error', () => resolve(false));
   });
 }
+
+/** Listen on 127.0.0.1 on a port the kernel picks; resolves with the port. */
+export function listenOnLoopback(server: import('node:net').Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+}

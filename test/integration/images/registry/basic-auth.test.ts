@@ -6,7 +6,7 @@ import { readBlob } from '../../../../scripts/lib/oci-layout.js';
 import { hostSuite } from '../../../helpers/host-tools.js';
 import { type Registry, startRegistry } from '../../../helpers/registry.js';
 import { withTimeout } from '../../../helpers/timeout.js';
-import { type Front, REPO, readAll, type Seeded, seedStorage, startFront } from './fixtures.js';
+import { type Front, REPO, readAll, rejection, type Seeded, seedStorage, startFront } from './fixtures.js';
 
 interface Ctx {
   seeded: Seeded;
@@ -32,15 +32,6 @@ test.after(async (ctx) => {
 
 function client(host: string, creds?: { username: string; password: string }) {
   return new RegistryClient({ registries: { [host]: { insecure: true, ...creds } }, retries: 2 });
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await withTimeout(p, 10_000, 'registry call');
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 test('with the configured credentials: manifest and blob', async ({ registry, seeded }) => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { buildTestImages } from '../../../../scripts/lib/build-test-images.js';
 import type { Descriptor } from '../../../../scripts/lib/oci-layout.js';
 import { pushToRegistry } from '../../../../scripts/lib/registry-push.js';
+import { listenOnLoopback } from '../../../helpers/net.js';
 import { startRegistry } from '../../../helpers/registry.js';
 import { withTimeout } from '../../../helpers/timeout.js';
 import { type TempDir, tempDir } from '../../../helpers/tmp.js';
@@ -89,12 +90,7 @@ export async function startFront(
     };
     decide(req, res, forward);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(server);
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
@@ -117,4 +113,14 @@ export async function readAll(body: NodeJS.ReadableStream, ms = 10_000): Promise
     ms,
     'reading a body',
   );
+}
+
+/** The error a registry call rejects with (bounded in time); fails the test if it resolves. */
+export async function rejection(p: Promise<unknown>, ms = 10_000): Promise<unknown> {
+  try {
+    await withTimeout(p, ms, 'registry call');
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
 }

@@ -11,7 +11,7 @@ import { hostSuite } from '../../../helpers/host-tools.js';
 import { type Registry, startRegistry } from '../../../helpers/registry.js';
 import { withTimeout } from '../../../helpers/timeout.js';
 import { type TempDir, tempDir } from '../../../helpers/tmp.js';
-import { pushImages, REPO, readAll } from './fixtures.js';
+import { pushImages, REPO, readAll, rejection } from './fixtures.js';
 
 interface Ctx {
   registry: Registry;
@@ -38,15 +38,6 @@ test.after(async (ctx) => {
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const ref = (ctx: Ctx, name: string) => ({ registry: ctx.registry.host, repository: REPO(name) });
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await withTimeout(p, 10_000, 'registry call');
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The first (biggest) layer of the busybox image, from the layout it was built into. */
 async function busyboxLayer(ctx: Ctx): Promise<{ digest: Digest; bytes: Buffer }> {

@@ -11,7 +11,7 @@ import { freePort } from '../../../helpers/net.js';
 import { type Registry, startRegistry } from '../../../helpers/registry.js';
 import { withTimeout } from '../../../helpers/timeout.js';
 import { type TempDir, tempDir } from '../../../helpers/tmp.js';
-import { type Forward, type Front, pushImages, REPO, readAll, startFront } from './fixtures.js';
+import { type Forward, type Front, pushImages, REPO, readAll, rejection, startFront } from './fixtures.js';
 
 interface Ctx {
   registry: Registry;
@@ -60,15 +60,6 @@ function client(host: string, more: RegistryClientOptions = {}) {
     ...more,
   });
   return { c, sleeps };
-}
-
-async function rejection(p: Promise<unknown>, ms = 10_000): Promise<unknown> {
-  try {
-    await withTimeout(p, ms, 'registry call');
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 function causes(e: unknown): unknown[] {

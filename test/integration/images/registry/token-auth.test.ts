@@ -7,7 +7,7 @@ import { readBlob } from '../../../../scripts/lib/oci-layout.js';
 import { hostSuite } from '../../../helpers/host-tools.js';
 import { type Registry, startRegistry } from '../../../helpers/registry.js';
 import { withTimeout } from '../../../helpers/timeout.js';
-import { REPO, readAll, type Seeded, seedStorage } from './fixtures.js';
+import { REPO, readAll, rejection, type Seeded, seedStorage } from './fixtures.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
 interface Ctx {
@@ -52,15 +52,6 @@ function client(ctx: Ctx, creds: { username?: string; password?: string } = {}, 
     retries: 2,
     ...more,
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await withTimeout(p, 10_000, 'registry call');
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 test('with credentials: the token server is asked once, with them and the pull scope', async (ctx) => {

@@ -2,6 +2,7 @@ import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
+import { listenOnLoopback } from '../../../helpers/net.js';
 import { run } from '../../../helpers/processes.js';
 import { withTimeout } from '../../../helpers/timeout.js';
 import { type TempDir, tempDir } from '../../../helpers/tmp.js';
@@ -81,12 +82,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
       const body = opts.oauthField ? { access_token: token, expires_in: expiresIn } : { token, expires_in: expiresIn };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    const port = await listenOnLoopback(server);
     return {
       realm: `http://127.0.0.1:${port}/token`,
       host: `127.0.0.1:${port}`,
