@@ -6,6 +6,8 @@
 import type { HealthCheck, Resources, RestartPolicy, VolumeMount } from '../runtime/types.js';
 
 export interface DeploymentDocument {
+  /** Editors' schema hint; ignored by the agent. */
+  $schema?: string;
   /** Monotonic: a document with a revision at or below the device's current one is refused. */
   revision: number;
   /** Free text for humans (shown in `gantry deployments`). */
@@ -95,5 +97,8 @@ export type Step =
   | { kind: 'start'; app: string; container: string }
   | { kind: 'stop'; app: string; container: string; reason: 'removed' | 'changed' }
   | { kind: 'remove'; app: string; container: string; reason: 'removed' | 'changed' }
-  /** The container stays as it is; only its revision (and config/telemetry rules) move on. */
+  /**
+   * The container stays as it is; only its revision (and config/telemetry rules) move on.
+   * Planned only while the container's revision differs from the document's.
+   */
   | { kind: 'keep'; app: string; container: string };
