@@ -56,13 +56,35 @@ export interface GpioEvent {
   ts: number;
 }
 
+/**
+ * What createDevices' GPIO watch really returns: the unsubscribe function,
+ * plus `ready`, which settles once the watch is armed (the line is set up
+ * and its starting level known), so a caller can acknowledge a subscription
+ * only when edges will really be seen; it rejects if the line cannot be
+ * watched. The GpioDevices contract promises only the function.
+ */
+export type GpioWatch = (() => void) & { readonly ready: Promise<void> };
+
 export interface GpioDevices {
   list(): Array<{ name: string; direction: 'in' | 'out' }>;
+  /** An output line answers the value last written through here (if any), else what the hardware reports. */
   read(line: string): Promise<0 | 1>;
-  /** The first app to write an output line owns it until release(owner). */
+  /** The first app to write an output line owns it until release(owner). Writing an input line is refused. */
   write(line: string, owner: string, value: 0 | 1): Promise<void>;
-  /** Returns an unsubscribe function. */
-  watch(line: string, edge: Edge, debounceMs: number, onEvent: (e: GpioEvent) => void): () => void;
+  /**
+   * Edges of one line, debounced: a level must hold for debounceMs before it
+   * counts (0: every change counts). Failures after the start (the line
+   * cannot be set up, its value file vanished) go to onError, or to the log
+   * when there is none. Returns the unsubscribe function (a GpioWatch,
+   * from createDevices).
+   */
+  watch(
+    line: string,
+    edge: Edge,
+    debounceMs: number,
+    onEvent: (e: GpioEvent) => void,
+    onError?: (e: Error) => void,
+  ): () => void;
 }
 
 export interface SensorInfo {
@@ -81,8 +103,17 @@ export interface SensorReading {
 export interface SensorDevices {
   list(): SensorInfo[];
   read(name: string): Promise<SensorReading>;
-  /** Sampled on an interval shared by all subscribers of a sensor; returns an unsubscribe function. */
-  subscribe(name: string, intervalMs: number, onReading: (r: SensorReading) => void): () => void;
+  /**
+   * Sampled on an interval shared by all subscribers of a sensor; returns an
+   * unsubscribe function. A failed sample goes to onError (or the log when
+   * there is none) and sampling goes on.
+   */
+  subscribe(
+    name: string,
+    intervalMs: number,
+    onReading: (r: SensorReading) => void,
+    onError?: (e: Error) => void,
+  ): () => void;
 }
 
 /** Everything one owner (app) holds is released: its serial sessions, its output lines. */
