@@ -1,6 +1,14 @@
 import http from 'node:http';
 import { type ErrorKind, errnoCode, GantryError, isGantryError, unavailable } from '../errors.js';
 
+/** A body that is JSON text already, sent as is (a deployment file, so errors point at its lines). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+const encodeBody = (body: unknown): string | undefined =>
+  body === undefined ? undefined : body instanceof RawJson ? body.text : JSON.stringify(body);
+
 /**
  * Client of the local API, used by the CLI (and tests). Errors from the agent
  * come back as `GantryError`s of the same kind; an absent agent is
@@ -41,7 +49,7 @@ export class ApiClient {
   }
 
   private open(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = encodeBody(body);
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
@@ -77,7 +85,7 @@ export class ApiClient {
   }
 
   request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = encodeBody(body);
     return new Promise<T>((resolve, reject) => {
       const req = http.request(
         {

@@ -103,6 +103,16 @@ async function writeStream(res: ServerResponse, stream: AsyncIterable<unknown>, 
 
 /** Read a JSON request body, refusing more than `limit` bytes. */
 export async function readJsonBody(req: IncomingMessage, limit = 1 << 20): Promise<unknown> {
+  const text = await readTextBody(req, limit);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalid('request body is not valid JSON', { cause: e });
+  }
+}
+
+/** The body as text, for parsers that report line and column (deployment documents). */
+export async function readTextBody(req: IncomingMessage, limit = 1 << 20): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -110,9 +120,5 @@ export async function readJsonBody(req: IncomingMessage, limit = 1 << 20): Promi
     if (size > limit) throw invalid(`request body is larger than ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (e) {
-    throw invalid('request body is not valid JSON', { cause: e });
-  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -15,6 +15,7 @@ import {
   startCommand,
   stopCommand,
 } from './commands/containers.js';
+import { deployCommand, deploymentsCommand, rollbackCommand } from './commands/deploy.js';
 import { imagesCommand, inspectImageCommand, pruneCommand, pullCommand, rmiCommand } from './commands/images.js';
 import { infoCommand } from './commands/info.js';
 import { profileValidateCommand } from './commands/profile.js';
@@ -35,6 +36,9 @@ const COMMANDS: Command[] = [
   pauseCommand,
   resumeCommand,
   rmCommand,
+  deployCommand,
+  rollbackCommand,
+  deploymentsCommand,
   pullCommand,
   imagesCommand,
   inspectImageCommand,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { addDeployRoutes } from '../api/deploy-routes.js';
 import { addImageRoutes } from '../api/image-routes.js';
 import { Router } from '../api/router.js';
 import { type AgentHealth, type AgentInfo, addInfoRoutes } from '../api/routes.js';
@@ -72,7 +73,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const onStop = (step: () => Promise<void> | void) => {
       undo.push(step);
     };
-    const { images, runtime } = await buildServices({
+    const { images, runtime, deploy } = await buildServices({
       dataDir: lock.dataDir,
       db,
       config,
@@ -83,7 +84,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       onStop,
     });
     let router = addInfoRoutes(new Router(), { info, health: () => healthOf(db) });
-    router = addRuntimeRoutes(addImageRoutes(router, images), runtime, readLogs);
+    router = addDeployRoutes(addRuntimeRoutes(addImageRoutes(router, images), runtime, readLogs), deploy);
 
     // We hold the lock, so a socket file left here is a dead agent's.
     const socketPath = path.join(lock.dataDir, SOCKET_NAME);

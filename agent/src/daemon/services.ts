@@ -3,6 +3,11 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { FirmwareProfile } from '../config/profile.js';
+import { checkDeployment } from '../deploy/document.js';
+import { plan } from '../deploy/planner.js';
+import { runtimePorts } from '../deploy/runtime-ports.js';
+import { DeployService } from '../deploy/service.js';
+import { DeploymentStore } from '../deploy/store.js';
 import type { CgroupLayout } from '../host/cgroups.js';
 import type { Digest } from '../images/digest.js';
 import { RegistryClient } from '../images/registry/index.js';
@@ -34,7 +39,13 @@ export interface ServiceContext {
  * Builds the agent's services from their concrete parts. The only place
  * that chooses implementations (registry client, unpacker, conmon + runc).
  */
-export async function buildServices(ctx: ServiceContext): Promise<{ images: ImageService; runtime: RuntimeService }> {
+export interface Services {
+  images: ImageService;
+  runtime: RuntimeService;
+  deploy: DeployService;
+}
+
+export async function buildServices(ctx: ServiceContext): Promise<Services> {
   const { config, profile, log } = ctx;
   const registry = new RegistryClient({
     registries: config.registries ?? {},
@@ -44,12 +55,16 @@ export async function buildServices(ctx: ServiceContext): Promise<{ images: Imag
   });
   ctx.onStop(() => registry.close());
   let runtime: RuntimeService | undefined;
+  let deploy: DeployService | undefined;
   const images = new ImageService({
     root: path.join(ctx.dataDir, 'images'),
     db: ctx.db,
     registry,
     unpack: unpackLayer,
-    usage: { inUse: () => runtime?.imagesInUse() ?? new Set() },
+    // Images of running apps, and of the target and last good revisions (a rollback needs them).
+    usage: {
+      inUse: (): Set<string> => new Set([...(runtime?.imagesInUse() ?? []), ...(deploy ? pinned(deploy, images) : [])]),
+    },
     hostPlatform: { os: 'linux', ...profile.arch },
     minFreeBytes: profile.storage.minFreeMiB * 1024 * 1024,
     ...(config.pull ? { pull: config.pull } : {}),
@@ -92,5 +107,34 @@ export async function buildServices(ctx: ServiceContext): Promise<{ images: Imag
   await runtime.init();
   const started = runtime;
   ctx.onStop(() => started.close());
-  return { images, runtime };
+
+  deploy = new DeployService({
+    store: new DeploymentStore(ctx.db),
+    ports: runtimePorts(started, images, profile),
+    plan: (doc, current, resolve) => plan(doc, current, resolve, profile),
+    validate: (input) =>
+      checkDeployment('text' in input ? input.text : JSON.stringify(input.value, null, 2), input.source, profile, {
+        otherApps: started.manualSpecs(),
+      }),
+    setAppRevision: (app, revision) => started.setAppRevision(app, revision),
+    log,
+  });
+  const deployments = deploy;
+  // A revision a killed agent was applying (or rolling back) carries on in the background.
+  deployments.resume().catch((e: unknown) => log.error({ err: e }, 'resuming the deployment failed'));
+  ctx.onStop(() => deployments.close());
+  return { images, runtime: started, deploy: deployments };
+}
+
+/** Manifest digests of the images of the target and last good revisions that are in the store. */
+function pinned(deploy: DeployService, images: ImageService): string[] {
+  const out: string[] = [];
+  for (const ref of deploy.pinnedImages()) {
+    try {
+      out.push(images.get(ref).manifestDigest);
+    } catch {
+      // Not pulled (yet): nothing to keep.
+    }
+  }
+  return out;
 }

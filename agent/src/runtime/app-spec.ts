@@ -16,6 +16,8 @@ export function validateAppSpec(v: unknown): AppSpec {
   };
   if (typeof s.name !== 'string' || !NAME.test(s.name))
     bad('name', 'lowercase letters, digits and inner dashes, at most 63');
+  if (s.app !== undefined && (typeof s.app !== 'string' || !NAME.test(s.app)))
+    bad('app', 'lowercase letters, digits and inner dashes, at most 63');
   if (typeof s.image !== 'string' || s.image === '') bad('image', 'is required');
   if (s.entrypoint !== undefined && !isStringArray(s.entrypoint)) bad('entrypoint', 'must be an array of strings');
   if (s.command !== undefined && !isStringArray(s.command)) bad('command', 'must be an array of strings');

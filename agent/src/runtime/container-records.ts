@@ -30,6 +30,15 @@ export interface ContainerRecord {
   createdAt: string;
   startedAt?: string;
   lastExit?: { code: number; at: string };
+  /** Set when a deployment owns the container; `gantry run` apps have none and deployments leave them alone. */
+  owner?: DeploymentOwner;
+}
+
+export interface DeploymentOwner {
+  /** The deployment's app name (the container name may carry a slot suffix during a start-then-stop update). */
+  app: string;
+  revision: number;
+  specHash: string;
 }
 
 export interface ContainerEvent {
@@ -54,6 +63,9 @@ interface Row {
   started_at: string | null;
   last_exit_code: number | null;
   last_exit_at: string | null;
+  app: string | null;
+  revision: number | null;
+  spec_hash: string | null;
 }
 
 function fromRow(r: Row): ContainerRecord {
@@ -71,6 +83,8 @@ function fromRow(r: Row): ContainerRecord {
   if (r.health) rec.health = r.health;
   if (r.started_at) rec.startedAt = r.started_at;
   if (r.last_exit_code !== null && r.last_exit_at) rec.lastExit = { code: r.last_exit_code, at: r.last_exit_at };
+  if (r.app !== null && r.revision !== null && r.spec_hash !== null)
+    rec.owner = { app: r.app, revision: r.revision, specHash: r.spec_hash };
   return rec;
 }
 
@@ -86,8 +100,8 @@ export class ContainerRecords {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO containers (name, spec, resources, image_ref, image_digest, desired, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO containers (name, spec, resources, image_ref, image_digest, desired, created_at, app, revision, spec_hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           rec.name,
@@ -97,6 +111,9 @@ export class ContainerRecords {
           rec.imageDigest,
           rec.desired,
           at,
+          rec.owner?.app ?? null,
+          rec.owner?.revision ?? null,
+          rec.owner?.specHash ?? null,
         );
       this.addEvent(rec.name, 'created', { image: rec.imageRef });
     })();
@@ -109,6 +126,11 @@ export class ContainerRecords {
 
   list(): ContainerRecord[] {
     return (this.db.prepare('SELECT * FROM containers ORDER BY name').all() as Row[]).map(fromRow);
+  }
+
+  /** A deployment kept the app's containers as they are under a newer revision. */
+  setAppRevision(app: string, revision: number): void {
+    this.db.prepare('UPDATE containers SET revision = ? WHERE app = ?').run(revision, app);
   }
 
   setDesired(name: string, desired: Desired): void {

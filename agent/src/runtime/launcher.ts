@@ -70,7 +70,7 @@ export class Launcher {
       hostname: app.name,
       etc,
       volumes: await this.volumes(app),
-      esdkDir: await this.esdkDir(app.name),
+      esdkDir: await this.esdkDir(app.app ?? app.name),
       devices: await this.devices(app),
       ...(await this.userDb(paths.merged)),
       hostRlimits: this.deps.hostRlimits,
@@ -78,7 +78,7 @@ export class Launcher {
       cgroupsPath: `/gantry/${app.name}`,
       cgroupVersion: this.deps.cgroup.version === 'v2' ? 'v2' : this.deps.cgroup.version === 'hybrid' ? 'hybrid' : 'v1',
       agentEnv: {
-        GANTRY_APP: app.name,
+        GANTRY_APP: app.app ?? app.name,
         GANTRY_DEVICE_ID: this.deps.deviceId,
         GANTRY_ESDK_SOCKET: '/run/gantry/esdk.sock',
       },

@@ -2,7 +2,13 @@ import type { Logger } from 'pino';
 import { alreadyExists, failedPrecondition, notFound } from '../errors.js';
 import type { Db } from '../state/database.js';
 import { validateAppSpec } from './app-spec.js';
-import { type ContainerEvent, type ContainerRecord, ContainerRecords, type Health } from './container-records.js';
+import {
+  type ContainerEvent,
+  type ContainerRecord,
+  ContainerRecords,
+  type DeploymentOwner,
+  type Health,
+} from './container-records.js';
 import type { ImageLookup, Launcher } from './launcher.js';
 import { Supervisor, type Timers } from './supervisor.js';
 import type {
@@ -28,6 +34,9 @@ export interface ContainerView {
   startedAt?: string;
   lastExit?: { code: number; at: string };
   resources: ResolvedResources;
+  /** The deployment app and revision that own it; absent for `gantry run` apps. */
+  app?: string;
+  revision?: number;
 }
 
 export interface RuntimeServiceDeps {
@@ -122,7 +131,35 @@ export class RuntimeService {
     return this.exclusive(spec.name, () => this.runUnlocked(spec));
   }
 
-  private async runUnlocked(spec: AppSpec): Promise<ContainerView> {
+  /** Create and start a container a deployment owns (deploy/ calls this for its create steps). */
+  async runOwned(input: AppSpec, owner: DeploymentOwner): Promise<ContainerView> {
+    const spec = validateAppSpec(input);
+    return this.exclusive(spec.name, () => this.runUnlocked(spec, owner));
+  }
+
+  /** Records the revision that now owns the containers of a deployment app it kept unchanged. */
+  setAppRevision(app: string, revision: number): void {
+    this.records.setAppRevision(app, revision);
+  }
+
+  /** Specs of the apps `gantry run` started: deployments share the budget and the name space with them. */
+  manualSpecs(): AppSpec[] {
+    return this.records
+      .list()
+      .filter((r) => !r.owner)
+      .map((r) => r.spec);
+  }
+
+  /** Every container a deployment owns, with what it was created from and its runtime status. */
+  async owned(): Promise<Array<{ name: string; owner: DeploymentOwner; view: ContainerView }>> {
+    const out = [];
+    for (const rec of this.records.list()) {
+      if (rec.owner) out.push({ name: rec.name, owner: rec.owner, view: await this.view(rec.name) });
+    }
+    return out;
+  }
+
+  private async runUnlocked(spec: AppSpec, owner?: DeploymentOwner): Promise<ContainerView> {
     if (this.records.get(spec.name))
       throw alreadyExists(`an app named ${spec.name} exists; remove it first (gantry rm ${spec.name})`);
     const image = await this.deps.images.resolve(spec.image);
@@ -135,6 +172,7 @@ export class RuntimeService {
       imageRef: image.ref,
       imageDigest: image.manifestDigest,
       desired: 'running',
+      ...(owner ? { owner } : {}),
     });
     try {
       await this.deps.launcher.launch(spec, resources, image.manifestDigest);
@@ -157,7 +195,8 @@ export class RuntimeService {
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` (default 10 s); the app stays stopped. */
-  stop(name: string, graceMs?: number): Promise<ExitInfo | undefined> {
+  stop(app: string, graceMs?: number): Promise<ExitInfo | undefined> {
+    const name = this.containerOf(app);
     return this.exclusive(name, () => this.stopUnlocked(name, graceMs ?? this.deps.stopGraceMs ?? 10_000));
   }
 
@@ -174,7 +213,8 @@ export class RuntimeService {
     return exit;
   }
 
-  start(name: string): Promise<ContainerView> {
+  start(app: string): Promise<ContainerView> {
+    const name = this.containerOf(app);
     return this.exclusive(name, () => this.startUnlocked(name));
   }
 
@@ -188,14 +228,16 @@ export class RuntimeService {
     return this.view(name);
   }
 
-  restart(name: string, graceMs?: number): Promise<ContainerView> {
+  restart(app: string, graceMs?: number): Promise<ContainerView> {
+    const name = this.containerOf(app);
     return this.exclusive(name, async () => {
       await this.stopUnlocked(name, graceMs ?? this.deps.stopGraceMs ?? 10_000);
       return this.startUnlocked(name);
     });
   }
 
-  pause(name: string): Promise<void> {
+  pause(app: string): Promise<void> {
+    const name = this.containerOf(app);
     return this.exclusive(name, async () => {
       this.mustGet(name);
       await this.deps.runtime.pause(name);
@@ -203,7 +245,8 @@ export class RuntimeService {
     });
   }
 
-  resume(name: string): Promise<void> {
+  resume(app: string): Promise<void> {
+    const name = this.containerOf(app);
     return this.exclusive(name, async () => {
       this.mustGet(name);
       await this.deps.runtime.resume(name);
@@ -211,7 +254,8 @@ export class RuntimeService {
     });
   }
 
-  remove(name: string, force: boolean): Promise<void> {
+  remove(app: string, force: boolean): Promise<void> {
+    const name = this.containerOf(app);
     return this.exclusive(name, () => this.removeUnlocked(name, force));
   }
 
@@ -232,9 +276,9 @@ export class RuntimeService {
     return all ? views : views.filter((v) => v.status === 'running' || v.status === 'paused');
   }
 
-  async inspect(name: string): Promise<ContainerView & { spec: AppSpec; events: ContainerEvent[] }> {
-    const rec = this.mustGet(name);
-    return { ...(await this.view(name)), spec: rec.spec, events: this.records.events(name) };
+  async inspect(app: string): Promise<ContainerView & { spec: AppSpec; events: ContainerEvent[] }> {
+    const rec = this.mustGet(app);
+    return { ...(await this.view(rec.name)), spec: rec.spec, events: this.records.events(rec.name) };
   }
 
   async stats(): Promise<Array<{ name: string; at: number; stats: ContainerStats }>> {
@@ -248,9 +292,8 @@ export class RuntimeService {
     return out;
   }
 
-  logPath(name: string): string {
-    this.mustGet(name);
-    return this.deps.launcher.logPath(name);
+  logPath(app: string): string {
+    return this.deps.launcher.logPath(this.mustGet(app).name);
   }
 
   /** Manifest digests of images apps use: never removed by rmi or prune. */
@@ -263,17 +306,25 @@ export class RuntimeService {
     this.supervisor.close();
   }
 
+  /** The container an operator means: unknown names pass through (the operation reports them). */
+  private containerOf(app: string): string {
+    return this.records.get(app) || !this.records.list().some((r) => r.owner?.app === app)
+      ? app
+      : this.mustGet(app).name;
+  }
+
+  /** By container name, or by deployment app name (its container may carry a slot suffix after a start-then-stop update). */
   private mustGet(name: string): ContainerRecord {
-    const rec = this.records.get(name);
+    const rec = this.records.get(name) ?? this.records.list().find((r) => r.owner?.app === name);
     if (!rec) throw notFound(`no app named ${name}`);
     return rec;
   }
 
   private async view(name: string): Promise<ContainerView> {
     const rec = this.mustGet(name);
-    const state = await this.deps.runtime.state(name).catch(() => undefined);
+    const state = await this.deps.runtime.state(rec.name).catch(() => undefined);
     const v: ContainerView = {
-      name,
+      name: rec.name,
       image: rec.imageRef,
       imageDigest: rec.imageDigest,
       status: state?.status ?? 'missing',
@@ -286,6 +337,10 @@ export class RuntimeService {
     if (rec.health) v.health = rec.health;
     if (rec.startedAt) v.startedAt = rec.startedAt;
     if (rec.lastExit) v.lastExit = rec.lastExit;
+    if (rec.owner) {
+      v.app = rec.owner.app;
+      v.revision = rec.owner.revision;
+    }
     return v;
   }
 }

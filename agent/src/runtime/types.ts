@@ -7,6 +7,12 @@
 export interface AppSpec {
   /** Container and app name: lowercase letters, digits, inner dashes; at most 63. */
   name: string;
+  /**
+   * The deployment app this container runs (default: name). Its eSDK socket
+   * directory and GANTRY_APP follow the app, so the container of a
+   * start-then-stop update (named app--b) reaches the same socket.
+   */
+  app?: string;
   /** Image reference as stored in the image store (its canonical ref or digest). */
   image: string;
   /** Replaces the image's Entrypoint. */

@@ -92,4 +92,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE images ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 5,
+    name: 'deployments',
+    sql: `
+      -- Containers a deployment owns carry their app, revision and spec hash; gantry run's apps have NULLs.
+      ALTER TABLE containers ADD COLUMN app TEXT;
+      ALTER TABLE containers ADD COLUMN revision INTEGER;
+      ALTER TABLE containers ADD COLUMN spec_hash TEXT;
+      -- Every deployment document the agent accepted for apply, and how it ended.
+      CREATE TABLE deployments (
+        revision     INTEGER PRIMARY KEY,
+        document     TEXT NOT NULL,        -- the DeploymentDocument JSON
+        source       TEXT NOT NULL,        -- cli | cloud | rollback
+        status       TEXT NOT NULL CHECK (status IN ('applying', 'applied', 'rolled-back', 'failed', 'superseded')),
+        reasons      TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+        received_at  TEXT NOT NULL,
+        finished_at  TEXT
+      ) STRICT;
+      -- One row: what the agent converges to (target) and where a failed revision returns to (last good).
+      CREATE TABLE deploy_state (
+        id                  INTEGER PRIMARY KEY CHECK (id = 1),
+        target_revision     INTEGER,       -- the revision apply is (or was last) converging to
+        rolling_back_from   INTEGER,       -- set while the target is a rollback of this failed revision
+        last_good_revision  INTEGER
+      ) STRICT;
+      INSERT INTO deploy_state (id) VALUES (1);
+    `,
+  },
 ];

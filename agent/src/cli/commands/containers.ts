@@ -145,6 +145,7 @@ export const psCommand: Command = {
       const status = a.status === 'stopped' && a.lastExit ? `exited (${a.lastExit.code})` : a.status;
       return [
         a.name,
+        a.revision !== undefined ? String(a.revision) : '-',
         a.image,
         status,
         a.health ?? '',
@@ -153,7 +154,7 @@ export const psCommand: Command = {
         s ? `${formatBytes(s.memoryBytes)} / ${formatBytes(s.memoryLimitBytes)}` : '',
       ];
     });
-    ctx.out(renderTable(['NAME', 'IMAGE', 'STATUS', 'HEALTH', 'RESTARTS', 'UP', 'MEMORY'], rows));
+    ctx.out(renderTable(['NAME', 'REV', 'IMAGE', 'STATUS', 'HEALTH', 'RESTARTS', 'UP', 'MEMORY'], rows));
     return EXIT.ok;
   },
 };
