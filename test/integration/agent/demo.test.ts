@@ -1,29 +1,46 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../helpers/agent.js';
+import { hostSuite } from '../../helpers/host-tools.js';
 import { run } from '../../helpers/processes.js';
 import { tempDataDir } from '../../helpers/tmp.js';
 
-const test = suite("demo: the README's main command");
+const { test } = hostSuite("demo: the README's main command", ['runc', 'conmon', 'busybox']);
 
-test('scripts/demo.ts starts the agent, prints gantry info and stops cleanly', async () => {
+test('scripts/demo.ts deploys the two-app demo, shows it running, then removes it and stops', async () => {
   const dir = await tempDataDir();
+  const images = await tempDataDir();
   try {
     const res = await run(
       process.execPath,
-      ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/demo.ts'), '--once', '--data-dir', dir.path],
+      [
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'scripts/demo.ts'),
+        '--once',
+        '--data-dir',
+        path.join(dir.path, 'data'),
+        '--images',
+        images.path,
+      ],
       {
         cwd: REPO_ROOT,
-        timeoutMs: 30_000,
+        timeoutMs: 120_000,
       },
     );
     assert.is(res.code, 0, res.stdout + res.stderr);
     assert.match(res.stdout, /Profile:\s+generic-x86_64/);
     assert.match(res.stdout, /Device:\s+gw-[0-9a-f]{12}/);
-    assert.match(res.stderr, /"msg":"agent stopped"/);
+    assert.match(res.stdout, /Revision 1 applied/);
+    assert.match(res.stdout, /hello-node\s+1\s+\S+node-app\s+running/);
+    assert.match(res.stdout, /ticker\s+1\s+\S+busybox\s+running/);
+    assert.match(res.stdout, /Revision 2 applied/, 'the clean-up revision removed the apps');
+    const log = await readFile(path.join(dir.path, 'data.log'), 'utf8');
+    assert.match(log, /"msg":"agent stopped"/);
   } finally {
     await dir.cleanup();
+    await images.cleanup();
   }
 });
 
