@@ -187,7 +187,7 @@ export class DeployService {
     const st = this.deps.store.state();
     if (st.rollingBackFrom !== undefined) return this.rollBack(st.rollingBackFrom, signal, emit);
     const rec = st.targetRevision !== undefined ? this.deps.store.get(st.targetRevision) : undefined;
-    if (!rec || rec.status !== 'applying')
+    if (rec?.status !== 'applying')
       return { revision: rec?.revision ?? 0, outcome: 'superseded', reasons: ['a newer revision took over'] };
     const doc = rec.document;
     let pulled = false;

@@ -33,20 +33,41 @@ export interface DeviceGrantRef {
   mode: 'broker' | 'passthrough';
 }
 
+/**
+ * Per-stream telemetry rules, applied at the edge by telemetry/rules.ts (its
+ * header has the exact semantics and stage order). Without a rule a stream
+ * passes through: one message per sample.
+ */
 export interface TelemetryRule {
-  /** Send only when the value moved by more than this since the last sent value. */
+  /**
+   * Send only when the value moved by more than this since the last sent value
+   * (non-numeric values: when they change). On a windowed stream it applies to
+   * the window's mean. It is also the hysteresis of the thresholds: an alert
+   * clears only once the value is back by more than this.
+   */
   deadband?: number;
-  /** Never send two messages of this stream closer than this. */
+  /**
+   * Never send two samples of this stream closer than this: the latest sample
+   * in between is held and sent when the interval is over. Not used with windowSec.
+   */
   minIntervalSec?: number;
-  /** Aggregate: every windowSec send {count,min,max,mean,last} instead of raw samples. */
+  /**
+   * Aggregate: every windowSec (aligned on the agent's clock) send
+   * {count,numeric,min,max,mean,last,from,to} instead of raw samples.
+   * Non-numeric values are counted only.
+   */
   windowSec?: number;
-  /** A crossing of a threshold is sent at once with high priority. */
+  /**
+   * A crossing of a threshold is sent at once as an alert with priority 9
+   * (and crossing back as a `clear`), whatever deadband, interval or window
+   * hold back. Both above and below: a band.
+   */
   thresholds?: Array<{ above?: number; below?: number; name?: string }>;
-  /** Outbox priority of the stream's ordinary messages (0 lowest .. 9 highest). Default 3. */
+  /** Outbox priority of the stream's ordinary messages (0 lowest .. 9 highest). Default: the app's, else 3. */
   priority?: number;
-  /** Drop queued messages older than this when the link stays down. */
+  /** Drop queued messages older than this when the link stays down (alerts do not expire). */
   ttlSec?: number;
-  /** Up to this many samples per message. Default 1 (no batching). */
+  /** Up to this many samples per message (partial batches go after a short linger). Default 1 (no batching). Not used with windowSec. */
   batch?: number;
 }
 
