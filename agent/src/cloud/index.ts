@@ -89,7 +89,15 @@ export async function startCloud(deps: CloudDeps): Promise<Cloud> {
   const publish: PublishFn = (topic, payload, opts) => session.publish(topic, payload, opts);
   const events = new EventPublisher((event) => publish(topics.events, encodePayload(event), { qos: 1 }));
   const reporter = new Reporter({
-    source: { ...deps.reported, revision: () => deps.sink.currentRevision() },
+    source: deps.reported.deployment
+      ? deps.reported
+      : {
+          ...deps.reported,
+          deployment: () => {
+            const revision = deps.sink.currentRevision();
+            return revision === undefined ? { applying: false } : { revision, applying: false };
+          },
+        },
     publish: (report) => publish(topics.reported, encodePayload(report), { qos: 1, retain: true }),
     cron: config.reportCron,
     ...(deps.reportDebounceMs !== undefined ? { debounceMs: deps.reportDebounceMs } : {}),

@@ -45,15 +45,27 @@ export interface ReportedSource {
   agent(): AgentReport;
   /** Telemetry and outbox counters, and anything else worth reporting. */
   extra(): Record<string, unknown>;
-  /** The deployment revision the device runs. */
-  revision?(): number | undefined;
+  /** Where deployments stand: the fleet tool follows rollouts by this. */
+  deployment?(): DeploymentReport;
+}
+
+export interface DeploymentReport {
+  /** The revision the apps run (the last good one). */
+  revision?: number;
+  /** The revision being converged to (the newest accepted, or the last good during a rollback). */
+  target?: number;
+  /** The highest revision ever accepted: a document must be above it. */
+  highest?: number;
+  applying: boolean;
+  /** How the newest accepted revision ended (absent while it applies). */
+  last?: { revision: number; status: string; reasons: string[] };
 }
 
 export interface ReportedState {
   v: 1;
   at: string;
   agent: AgentReport;
-  deployment: { revision?: number };
+  deployment: DeploymentReport | { revision?: number };
   apps: AppReport[];
   resources?: ResourceReport;
   counters: Record<string, unknown>;
@@ -62,7 +74,7 @@ export interface ReportedState {
 /** Pure: assemble the reported document. */
 export function buildReported(parts: {
   agent: AgentReport;
-  revision: number | undefined;
+  deployment: DeploymentReport | undefined;
   apps: AppReport[];
   resources: ResourceReport | undefined;
   counters: Record<string, unknown>;
@@ -72,7 +84,7 @@ export function buildReported(parts: {
     v: 1,
     at: parts.at.toISOString(),
     agent: parts.agent,
-    deployment: parts.revision === undefined ? {} : { revision: parts.revision },
+    deployment: parts.deployment ?? {},
     apps: [...parts.apps].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     ...(parts.resources ? { resources: parts.resources } : {}),
     counters: parts.counters,
@@ -185,7 +197,7 @@ export class Reporter {
     }
     const report = buildReported({
       agent: source.agent(),
-      revision: source.revision?.(),
+      deployment: source.deployment?.(),
       apps: await source.apps(),
       resources: this.lastResources,
       counters: source.extra(),

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { CLOUD_CONFIG_SCHEMA, type CloudConfig } from '../cloud/config.js';
 import { invalid } from '../errors.js';
 import { compileSchema, formatIssue, parseLocatedJson, schemaIssues } from './json-document.js';
 
@@ -15,6 +16,16 @@ export interface AgentConfig {
   /** Per-registry settings, keyed by host[:port] as written in image references. */
   registries?: Record<string, RegistrySettings>;
   pull?: PullSettings;
+  /** Cloud sync over MQTT (docs/mqtt-contract.md). Absent: no cloud; telemetry waits in the outbox. */
+  cloud?: CloudConfig;
+  telemetry?: TelemetrySettings;
+}
+
+export interface TelemetrySettings {
+  /** Disk the outbox may use before it evicts the lowest-priority, oldest messages (default 64). */
+  outboxCapMiB?: number;
+  /** Drain bandwidth cap for metered links, bytes per second (default: none). */
+  bandwidthBytesPerSec?: number;
 }
 
 export interface RegistrySettings {
@@ -61,6 +72,15 @@ export const AGENT_CONFIG_SCHEMA = {
           username: { type: 'string', minLength: 1 },
           password: { type: 'string' },
         },
+      },
+    },
+    cloud: CLOUD_CONFIG_SCHEMA,
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        outboxCapMiB: { type: 'integer', minimum: 1, maximum: 65536 },
+        bandwidthBytesPerSec: { type: 'integer', minimum: 1024 },
       },
     },
     pull: {

@@ -16,6 +16,7 @@ import { readLogs } from '../runtime/driver/index.js';
 import { type Db, MetaStore, openDatabase } from '../state/database.js';
 import { agentVersion } from '../version.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { buildEdgeServices } from './edge.js';
 import { createLogger, type Logger } from './log.js';
 import { buildServices } from './services.js';
 
@@ -83,6 +84,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log,
       onStop,
     });
+    const core = { images, runtime, deploy };
+    await buildEdgeServices({ dataDir: lock.dataDir, db, config, profile, cgroup, deviceId, log, onStop }, core, now());
     let router = addInfoRoutes(new Router(), { info, health: () => healthOf(db) });
     router = addDeployRoutes(addRuntimeRoutes(addImageRoutes(router, images), runtime, readLogs), deploy);
 

@@ -93,6 +93,8 @@ export class ContainerRecords {
   constructor(
     private readonly db: Db,
     private readonly now: () => Date = () => new Date(),
+    /** Told of every event after it is stored (reported state, cloud events). */
+    private readonly onEvent?: (name: string, type: EventType, detail?: Record<string, unknown>) => void,
   ) {}
 
   insert(rec: Omit<ContainerRecord, 'restarts' | 'oomKills' | 'createdAt'>): void {
@@ -186,6 +188,13 @@ export class ContainerRecords {
     this.db
       .prepare('INSERT INTO container_events (name, at, type, detail) VALUES (?, ?, ?, ?)')
       .run(name, this.now().toISOString(), type, detail ? JSON.stringify(detail) : null);
+    // After the statement: inside a transaction a listener may see it before commit, which is
+    // harmless for what listeners do (schedule a report). Its errors must not undo the change.
+    try {
+      this.onEvent?.(name, type, detail);
+    } catch {
+      // A listener's failure is its own.
+    }
   }
 
   events(name: string, limit = 50): ContainerEvent[] {

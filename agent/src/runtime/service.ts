@@ -7,6 +7,7 @@ import {
   type ContainerRecord,
   ContainerRecords,
   type DeploymentOwner,
+  type EventType,
   type Health,
 } from './container-records.js';
 import type { ImageLookup, Launcher } from './launcher.js';
@@ -39,6 +40,12 @@ export interface ContainerView {
   revision?: number;
 }
 
+export interface ContainerEventNotice {
+  name: string;
+  type: EventType;
+  detail?: Record<string, unknown>;
+}
+
 export interface RuntimeServiceDeps {
   db: Db;
   runtime: ContainerRuntime;
@@ -58,7 +65,9 @@ export class RuntimeService {
   private readonly supervisor: Supervisor;
 
   constructor(private readonly deps: RuntimeServiceDeps) {
-    this.records = new ContainerRecords(deps.db);
+    this.records = new ContainerRecords(deps.db, undefined, (name, type, detail) => {
+      for (const l of this.listeners) l({ name, type, ...(detail ? { detail } : {}) });
+    });
     this.supervisor = new Supervisor({
       runtime: deps.runtime,
       records: this.records,
@@ -70,6 +79,14 @@ export class RuntimeService {
       log: deps.log,
       ...(deps.timers ? { timers: deps.timers } : {}),
     });
+  }
+
+  private readonly listeners = new Set<(e: ContainerEventNotice) => void>();
+
+  /** Every container event (started, exited, oom-killed, unhealthy...) as it is recorded. */
+  onEvent(listener: (e: ContainerEventNotice) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /**

@@ -37,7 +37,7 @@ function source() {
     },
     agent: () => ({ version: '0.1.0', uptimeSec: s.uptime, deviceId: 'gw-1', model: 'ec-iot-arm', arch: 'arm' }),
     extra: () => s.counters,
-    revision: () => 3,
+    deployment: () => ({ revision: 3, applying: false }),
   };
   return { s, src };
 }
@@ -45,7 +45,7 @@ function source() {
 test('buildReported sorts apps by name and carries the revision', () => {
   const r = buildReported({
     agent: { version: '1', uptimeSec: 1, deviceId: 'd', model: 'm', arch: 'arm64' },
-    revision: 9,
+    deployment: { revision: 9, applying: false },
     apps: [app('z'), app('a')],
     resources: undefined,
     counters: {},
@@ -55,7 +55,7 @@ test('buildReported sorts apps by name and carries the revision', () => {
     r.apps.map((a) => a.name),
     ['a', 'z'],
   );
-  assert.equal(r.deployment, { revision: 9 });
+  assert.equal(r.deployment, { revision: 9, applying: false });
   assert.is(r.at, '1970-01-01T00:00:00.000Z');
   assert.not.ok('resources' in r);
 });
@@ -63,7 +63,7 @@ test('buildReported sorts apps by name and carries the revision', () => {
 test('reportKey: "state" ignores timestamps, uptime, resources and counters; "full" only timestamps and uptime', () => {
   const base = buildReported({
     agent: { version: '1', uptimeSec: 1, deviceId: 'd', model: 'm', arch: 'arm64' },
-    revision: 1,
+    deployment: { revision: 1, applying: false },
     apps: [app('a')],
     resources: { cpuPercent: 1, memory: { usedBytes: 1, totalBytes: 1 }, disk: { usedBytes: 1, totalBytes: 1 } },
     counters: { n: 1 },
