@@ -238,6 +238,8 @@ export function failureOf(
   if (oom) return `${app} was killed by the OOM killer (memory limit reached)`;
   if (exited && now.lastExit) return `${app} exited with code ${now.lastExit.code}`;
   if (now.restarts > (before?.restarts ?? 0)) return `${app} restarted`;
+  // Stopped with an exit on record: it exited after converge started it, maybe before the gate's baseline probe.
+  if (now.status === 'stopped' && now.lastExit) return `${app} exited with code ${now.lastExit.code}`;
   if (now.status === 'stopped' || now.status === 'created') return `${app} is not running (${now.status})`;
   if (now.status === 'paused') return `${app} is paused`;
   if (now.health === 'unhealthy') return `${app} is unhealthy (its health check failed)`;

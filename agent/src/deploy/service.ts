@@ -66,7 +66,7 @@ export class DeployService {
     const target = st.targetRevision !== undefined ? this.deps.store.get(st.targetRevision) : undefined;
     if (st.rollingBackFrom === undefined && target?.status !== 'applying') return Promise.resolve(undefined);
     this.deps.log.info({ target: st.targetRevision, rollingBackFrom: st.rollingBackFrom }, 'resuming a deployment');
-    return this.enqueue(undefined);
+    return this.enqueue(undefined, true);
   }
 
   /** Everything submit() refuses a document for, without applying it: invalid, over budget, not newer. */
@@ -162,7 +162,7 @@ export class DeployService {
     await this.queue.catch(() => undefined);
   }
 
-  private enqueue(onEvent: ((e: DeployEvent) => void) | undefined): Promise<ApplyResult> {
+  private enqueue(onEvent: ((e: DeployEvent) => void) | undefined, resumed = false): Promise<ApplyResult> {
     this.abort.abort();
     const abort = new AbortController();
     this.abort = abort;
@@ -172,7 +172,7 @@ export class DeployService {
     };
     const run = this.queue
       .catch(() => undefined)
-      .then(() => this.runTarget(abort.signal, emit))
+      .then(() => this.runTarget(abort.signal, emit, resumed))
       .then((result) => {
         emit({ type: 'result', result });
         this.deps.log.info(result, 'deployment finished');
@@ -183,9 +183,9 @@ export class DeployService {
   }
 
   /** Converge to whatever the store says the target is: a revision, or a rollback of one. */
-  private async runTarget(signal: AbortSignal, emit: (e: DeployEvent) => void): Promise<ApplyResult> {
+  private async runTarget(signal: AbortSignal, emit: (e: DeployEvent) => void, resumed: boolean): Promise<ApplyResult> {
     const st = this.deps.store.state();
-    if (st.rollingBackFrom !== undefined) return this.rollBack(st.rollingBackFrom, signal, emit);
+    if (st.rollingBackFrom !== undefined) return this.rollBack(st.rollingBackFrom, signal, emit, resumed);
     const rec = st.targetRevision !== undefined ? this.deps.store.get(st.targetRevision) : undefined;
     if (rec?.status !== 'applying')
       return { revision: rec?.revision ?? 0, outcome: 'superseded', reasons: ['a newer revision took over'] };
@@ -197,6 +197,7 @@ export class DeployService {
         if (e.type === 'step' && e.step.kind !== 'pull' && e.state === 'started') pulled = true;
         emit(e);
       });
+      if (resumed) await this.addCreatedBefore(doc, touched);
       await this.gate(doc, touched, signal, emit);
       this.deps.store.markApplied(doc.revision, () => this.claim(doc));
       return { revision: doc.revision, outcome: 'applied', reasons: [] };
@@ -205,7 +206,7 @@ export class DeployService {
         return { revision: doc.revision, outcome: 'superseded', reasons: ['a newer revision took over'] };
       const reasons = e instanceof ApplyFailure ? e.reasons : [`internal error: ${messageOf(e)}`];
       this.deps.log.warn({ revision: doc.revision, reasons }, 'deployment failed');
-      if (!pulled) {
+      if (!pulled && !(await this.driftedFromLastGood())) {
         // Nothing was stopped or started yet: the last good revision still runs untouched.
         const all = [...reasons, 'nothing was changed: pulls run before any app is stopped'];
         this.deps.store.abandon(doc.revision, all);
@@ -216,17 +217,37 @@ export class DeployService {
         return { revision: doc.revision, outcome: 'failed', reasons };
       }
       this.deps.store.beginRollback(doc.revision, reasons);
-      return this.rollBack(doc.revision, signal, emit);
+      return this.rollBack(doc.revision, signal, emit, false);
     }
   }
 
-  private async rollBack(failed: number, signal: AbortSignal, emit: (e: DeployEvent) => void): Promise<ApplyResult> {
+  /** After a crash: the containers this revision created before it count as touched (the gate was cut short). */
+  private async addCreatedBefore(doc: DeploymentDocument, touched: Set<string>): Promise<void> {
+    for (const c of await this.deps.ports.current())
+      if (c.revision === doc.revision && c.status !== 'missing') touched.add(c.container);
+  }
+
+  /** Whether the runtime differs from the last good revision (an apply this one superseded got part-way). */
+  private async driftedFromLastGood(): Promise<boolean> {
+    const lastGood = this.deps.store.state().lastGoodRevision;
+    const doc = lastGood !== undefined ? (this.deps.store.get(lastGood)?.document ?? EMPTY(0)) : EMPTY(0);
+    const steps = this.deps.plan(doc, await this.deps.ports.current(), this.deps.ports.resolveImage);
+    return steps.some((s) => s.kind !== 'keep');
+  }
+
+  private async rollBack(
+    failed: number,
+    signal: AbortSignal,
+    emit: (e: DeployEvent) => void,
+    resumed: boolean,
+  ): Promise<ApplyResult> {
     const reasons = this.deps.store.get(failed)?.reasons ?? [];
     const lastGood = this.deps.store.state().lastGoodRevision;
     const doc = lastGood !== undefined ? (this.deps.store.get(lastGood)?.document ?? EMPTY(0)) : EMPTY(0);
     try {
       emit({ type: 'phase', revision: failed, phase: 'rolling-back', target: doc.revision });
       const touched = await converge(doc, this.deps.ports, this.deps.plan, signal, emit);
+      if (resumed) await this.addCreatedBefore(doc, touched);
       await this.gate(doc, touched, signal, emit);
       this.deps.store.markRolledBack(failed, () => this.claim(doc));
       return { revision: failed, outcome: 'rolled-back', reasons, runningRevision: doc.revision };

@@ -113,11 +113,15 @@ export const deployCommand: Command = {
       const plan = await ctx.api().post<{ revision: number; steps: Step[] }>(`/v1/deployments?dryRun=1&${source}`, doc);
       if (ctx.json) ctx.out(JSON.stringify(plan, null, 2));
       else {
-        const changes = plan.steps.filter((s) => s.kind !== 'keep');
+        // A create starts the container too: the plan's start right after it is already done then.
+        const steps = plan.steps.filter(
+          (s, i) => !(s.kind === 'start' && plan.steps[i - 1]?.kind === 'create' && plan.steps[i - 1]?.app === s.app),
+        );
+        const changes = steps.filter((s) => s.kind !== 'keep');
         ctx.out(
           `Plan for revision ${plan.revision}: ${changes.length === 0 ? 'no changes' : `${changes.length} step(s)`}`,
         );
-        for (const s of plan.steps) ctx.out(`  ${describeStep(s)}`);
+        for (const s of steps) ctx.out(`  ${describeStep(s)}`);
       }
       return EXIT.ok;
     }
