@@ -1,7 +1,8 @@
 import { type Descriptor, OciLayoutWriter } from './oci-layout.js';
+import { sdkAppRecipe } from './sdk-app-image.js';
 import { busyboxRecipe, layeredRecipe, nodeAppRecipe, writeMultiarch } from './test-images.js';
 
-export const TEST_IMAGES = ['busybox', 'layered', 'multiarch', 'node-app'] as const;
+export const TEST_IMAGES = ['busybox', 'layered', 'multiarch', 'node-app', 'sdk-app'] as const;
 export type TestImageName = (typeof TEST_IMAGES)[number];
 
 /** Build the named test images into one OCI layout, each tagged with its own name. */
@@ -26,6 +27,9 @@ export async function buildTestImages(
         break;
       case 'node-app':
         desc = await layout.writeImage(nodeAppRecipe());
+        break;
+      case 'sdk-app':
+        desc = await layout.writeImage(sdkAppRecipe());
         break;
     }
     await layout.tag(name, desc);

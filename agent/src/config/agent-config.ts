@@ -19,6 +19,14 @@ export interface AgentConfig {
   /** Cloud sync over MQTT (docs/mqtt-contract.md). Absent: no cloud; telemetry waits in the outbox. */
   cloud?: CloudConfig;
   telemetry?: TelemetrySettings;
+  devices?: DeviceSettings;
+}
+
+export interface DeviceSettings {
+  /** Where sysfs is (GPIO, hwmon, thermal); a fake tree for the laptop simulator and tests. Default /sys. */
+  sysfsRoot?: string;
+  /** sysfs (default) or chardev (libgpiod's tools). */
+  gpioBackend?: 'sysfs' | 'chardev';
 }
 
 export interface TelemetrySettings {
@@ -75,6 +83,14 @@ export const AGENT_CONFIG_SCHEMA = {
       },
     },
     cloud: CLOUD_CONFIG_SCHEMA,
+    devices: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        sysfsRoot: { type: 'string', pattern: '^/' },
+        gpioBackend: { enum: ['sysfs', 'chardev'] },
+      },
+    },
     telemetry: {
       type: 'object',
       additionalProperties: false,

@@ -25,6 +25,8 @@ export interface AgentOptions {
   /** Profile name or file; overrides the config file's `profile`. */
   profile?: string;
   configFile?: string;
+  /** Overrides the config's devices.sysfsRoot. */
+  sysfsRoot?: string;
   logger?: Logger;
   now?: () => number;
 }
@@ -46,7 +48,10 @@ export const DB_NAME = 'state.db';
  */
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const now = opts.now ?? Date.now;
-  const config = await loadAgentConfig(opts.configFile);
+  const loaded = await loadAgentConfig(opts.configFile);
+  const config = opts.sysfsRoot
+    ? { ...loaded, devices: { ...loaded.devices, sysfsRoot: path.resolve(opts.sysfsRoot) } }
+    : loaded;
   const log = opts.logger ?? createLogger(config.logLevel);
   const validator = await ProfileValidator.load();
   const { profile, source } = await loadProfile(opts.profile ?? config.profile ?? DEFAULT_PROFILE, validator);

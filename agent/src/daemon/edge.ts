@@ -6,14 +6,17 @@ import { Outbox, OutboxLink } from '../cloud/outbox/index.js';
 import type { AppReport, ReportedSource } from '../cloud/reported.js';
 import { systemResources } from '../cloud/system-resources.js';
 import { deviceTopics } from '../cloud/topics.js';
+import type { EsdkServer } from '../esdk/index.js';
 import { readLogs } from '../runtime/driver/index.js';
 import { TelemetryPipeline } from '../telemetry/pipeline.js';
 import { agentVersion } from '../version.js';
+import { startAppSockets } from './app-sockets.js';
 import type { ServiceContext, Services } from './services.js';
 
 export interface EdgeServices {
   outbox: Outbox;
   telemetry: TelemetryPipeline;
+  esdk: EsdkServer;
   /** Absent when the config has no `cloud` section: telemetry then waits in the outbox. */
   cloud?: Cloud;
 }
@@ -47,7 +50,17 @@ export async function buildEdgeServices(ctx: ServiceContext, core: Services, sta
   core.deploy.subscribe((e) => {
     if (e.type === 'result') applyRules();
   });
-  if (!config.cloud) return { outbox, telemetry };
+  const esdk = await startAppSockets({
+    appsDir: path.join(ctx.dataDir, 'apps'),
+    profile,
+    deploy: core.deploy,
+    telemetry,
+    log,
+    ...(config.devices?.sysfsRoot ? { sysfsRoot: config.devices.sysfsRoot } : {}),
+    ...(config.devices?.gpioBackend ? { gpioBackend: config.devices.gpioBackend } : {}),
+    onStop: ctx.onStop,
+  });
+  if (!config.cloud) return { outbox, telemetry, esdk };
 
   const link = new OutboxLink(outbox, {
     ...(config.telemetry?.bandwidthBytesPerSec ? { bytesPerSec: config.telemetry.bandwidthBytesPerSec } : {}),
@@ -66,7 +79,7 @@ export async function buildEdgeServices(ctx: ServiceContext, core: Services, sta
   });
   ctx.onStop(() => cloud.stop());
   watchForEvents(core, cloud, log);
-  return { outbox, telemetry, cloud };
+  return { outbox, telemetry, esdk, cloud };
 }
 
 function reportedSource(

@@ -11,11 +11,13 @@ export const agentCommand: Command = {
     profile: { type: 'string' },
     config: { type: 'string' },
     'log-level': { type: 'string' },
+    'sysfs-root': { type: 'string' },
   },
   optionHelp: [
     "--profile NAME|FILE   firmware profile (default: the config file's, else generic-x86_64)",
     '--config FILE         agent config (JSON)',
     '--log-level LEVEL     fatal|error|warn|info|debug|trace (default info)',
+    "--sysfs-root DIR      sysfs for GPIO and sensors (default: the config's, else /sys); a fake tree for simulation",
   ],
   async run(ctx, values) {
     const level = values['log-level'] as string | undefined;
@@ -30,6 +32,7 @@ export const agentCommand: Command = {
       dataDir: ctx.dataDir,
       ...(typeof values.profile === 'string' ? { profile: values.profile } : {}),
       ...(typeof values.config === 'string' ? { configFile: values.config } : {}),
+      ...(typeof values['sysfs-root'] === 'string' ? { sysfsRoot: values['sysfs-root'] } : {}),
       ...(level !== undefined ? { logger: createLogger(level as LogLevel) } : {}),
     });
     await new Promise<void>((resolve) => {
