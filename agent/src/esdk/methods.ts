@@ -138,12 +138,25 @@ async function gpioWrite(s: Session, p: Params) {
   return {};
 }
 
-function gpioWatch(s: Session, p: Params, call: Call) {
+async function gpioWatch(s: Session, p: Params, call: Call) {
   const line = p.name('line');
   const edge = p.edge();
   const debounceMs = p.optUint('debounceMs', 0, 60_000, 0);
   s.requireDevice('GPIO line', line, 'r', 'gpio.watch');
-  return s.subscribe(call, 'gpio', line, (emit) => s.backends.devices.gpio.watch(line, edge, debounceMs, emit));
+  let armed: Promise<void> | undefined;
+  const result = s.subscribe(call, 'gpio', line, (emit) => {
+    const stop = s.backends.devices.gpio.watch(line, edge, debounceMs, emit);
+    armed = (stop as { ready?: Promise<void> }).ready;
+    return stop;
+  });
+  // Answer once the line is watched (its starting level known): an edge right after the answer is not lost.
+  try {
+    await armed;
+  } catch (e) {
+    s.unsubscribe(result.sub);
+    throw e;
+  }
+  return result;
 }
 
 // --- sensors ---
