@@ -1,5 +1,4 @@
 import net from 'node:net';
-import { Aedes } from 'aedes';
 import { errnoCode, failedPrecondition } from '../errors.js';
 
 /**
@@ -25,6 +24,8 @@ export const DEFAULT_EMBEDDED_PORT = 1883;
 /** Start on 127.0.0.1:`port` (0 = a free port the kernel picks). */
 export async function startEmbeddedBroker(opts: { port?: number } = {}): Promise<EmbeddedBroker> {
   const requested = opts.port ?? DEFAULT_EMBEDDED_PORT;
+  // Loaded only for the embedded broker: a gateway with a cloud broker never needs aedes.
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker();
   const server = net.createServer(broker.handle);
   const sockets = new Set<net.Socket>();

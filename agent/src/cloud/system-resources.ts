@@ -1,5 +1,4 @@
 import { statfs } from 'node:fs/promises';
-import si from 'systeminformation';
 import type { ResourceReport } from './reported.js';
 
 /**
@@ -10,6 +9,8 @@ import type { ResourceReport } from './reported.js';
  */
 export function systemResources(dataDir: string): () => Promise<ResourceReport> {
   return async () => {
+    // Loaded on first use (~10 MB of RSS), like the device layer's system metrics.
+    const { default: si } = await import('systeminformation');
     const [load, mem, temp, fs] = await Promise.all([
       si.currentLoad(),
       si.mem(),

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { deploymentReport, deploymentSink } from '../cloud/deploy-sink.js';
-import { type Cloud, resolveCloudConfig, startCloud } from '../cloud/index.js';
+import type { Cloud } from '../cloud/index.js';
 import { Outbox, OutboxLink } from '../cloud/outbox/index.js';
 import type { AppReport, ReportedSource } from '../cloud/reported.js';
 import { systemResources } from '../cloud/system-resources.js';
@@ -62,6 +62,8 @@ export async function buildEdgeServices(ctx: ServiceContext, core: Services, sta
   });
   if (!config.cloud) return { outbox, telemetry, esdk };
 
+  // The MQTT stack (~20 MB of RSS) is loaded only when a cloud is configured.
+  const { resolveCloudConfig, startCloud } = await import('../cloud/index.js');
   const link = new OutboxLink(outbox, {
     ...(config.telemetry?.bandwidthBytesPerSec ? { bytesPerSec: config.telemetry.bandwidthBytesPerSec } : {}),
     log,

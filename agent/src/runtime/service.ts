@@ -169,11 +169,15 @@ export class RuntimeService {
 
   /** Every container a deployment owns, with what it was created from and its runtime status. */
   async owned(): Promise<Array<{ name: string; owner: DeploymentOwner; view: ContainerView }>> {
-    const out = [];
-    for (const rec of this.records.list()) {
-      if (rec.owner) out.push({ name: rec.name, owner: rec.owner, view: await this.view(rec.name) });
-    }
-    return out;
+    // Concurrently: each view asks runc for the container's state, and apply re-plans after every step.
+    const owned = this.records.list().filter((r) => r.owner);
+    return Promise.all(
+      owned.map(async (rec) => ({
+        name: rec.name,
+        owner: rec.owner as DeploymentOwner,
+        view: await this.view(rec.name),
+      })),
+    );
   }
 
   private async runUnlocked(spec: AppSpec, owner?: DeploymentOwner): Promise<ContainerView> {
