@@ -218,10 +218,16 @@ export function advance(prev: RolloutState, obs: Observations, now: number, inpu
  * A run picking up a saved state: publish again what may not have gone out
  * (the same signed bytes: gateways that have it ignore it), and restart every
  * "held healthy for" window, since nobody watched while the tool was away.
+ * The current wave's (or rollback's) timeout starts again too: time the tool
+ * was away must not count against gateways, or a resume after a long gap
+ * would time out (and roll back) a healthy wave at its first tick.
  */
-export function resume(prev: RolloutState): Step {
+export function resume(prev: RolloutState, now: number): Step {
   const state = structuredClone(prev);
   const actions: Action[] = [];
+  const current = state.waves[state.currentWave];
+  if (state.phase === 'running' && current?.startedAt !== undefined) current.startedAt = now;
+  if (state.phase === 'rolling-back' && state.rollback) state.rollback.startedAt = now;
   if (state.phase === 'running') {
     const wave = state.waves[state.currentWave];
     if (wave?.startedAt !== undefined) {

@@ -88,7 +88,7 @@ export async function runRollout(opts: RolloutRunOptions): Promise<RolloutRunRes
     let state: RolloutState;
     let pending: Action[] = [];
     if (saved) {
-      const r = resume(saved);
+      const r = resume(saved, Date.now());
       state = r.state;
       pending = r.actions;
       if (!opts.json) opts.err(`resuming rollout ${state.id} from ${opts.stateFile}\n`);

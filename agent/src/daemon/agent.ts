@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { addDeployRoutes } from '../api/deploy-routes.js';
 import { addImageRoutes } from '../api/image-routes.js';
@@ -57,6 +57,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const { profile, source } = await loadProfile(opts.profile ?? config.profile ?? DEFAULT_PROFILE, validator);
 
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  // mkdir keeps an existing dir's mode: enforce it, the app sockets inside rely on it being root's alone.
+  await chmod(opts.dataDir, 0o700);
   const lock = await lockDataDir(opts.dataDir);
   const undo: Array<() => Promise<void> | void> = [() => lock.release()];
   // Every step runs even if an earlier one fails: the DB must close and the lock go whatever happened before.

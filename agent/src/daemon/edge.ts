@@ -6,6 +6,7 @@ import { Outbox, OutboxLink } from '../cloud/outbox/index.js';
 import type { AppReport, ReportedSource } from '../cloud/reported.js';
 import { systemResources } from '../cloud/system-resources.js';
 import { deviceTopics } from '../cloud/topics.js';
+import { notFound } from '../errors.js';
 import type { EsdkServer } from '../esdk/index.js';
 import { readLogs } from '../runtime/driver/index.js';
 import { TelemetryPipeline } from '../telemetry/pipeline.js';
@@ -128,18 +129,21 @@ function reportedSource(
 }
 
 function commandHandlers(core: Services) {
-  const appArg = (args: unknown): string => {
+  // Commands reach the deployment's apps only: the cloud did not start gantry run apps and has no business with them.
+  const appArg = async (args: unknown): Promise<string> => {
     const app = (args as { app?: unknown } | null)?.app;
     if (typeof app !== 'string' || app === '') throw new TypeError('args.app (the app name) is required');
+    if (!(await core.runtime.owned()).some((o) => o.owner.app === app))
+      throw notFound(`app ${app} is not one of this gateway's deployed apps`);
     return app;
   };
   return {
     'restart-app': async (args: unknown) => {
-      const v = await core.runtime.restart(appArg(args));
+      const v = await core.runtime.restart(await appArg(args));
       return { app: v.app ?? v.name, status: v.status, pid: v.pid };
     },
     'logs-tail': async (args: unknown, cmd: { signal: AbortSignal }) => {
-      const app = appArg(args);
+      const app = await appArg(args);
       const n = Number((args as { lines?: unknown }).lines ?? 100);
       const lines = [];
       for await (const l of readLogs(core.runtime.logPath(app), {

@@ -32,7 +32,11 @@ export function runtimePorts(runtime: RuntimeService, images: ImageService, prof
       const app = doc.apps[step.app];
       if (!app) throw new Error(`create step for ${step.app}, which revision ${doc.revision} does not have`);
       const spec = deploymentToAppSpec(step.app, app, profile, step.container, app.image);
-      await runtime.runOwned(spec, { app: step.app, revision: doc.revision, specHash: step.specHash });
+      // app: the slot-b container of a start-then-stop update reaches the app's eSDK socket and sees GANTRY_APP=<app>.
+      await runtime.runOwned(
+        { ...spec, app: step.app },
+        { app: step.app, revision: doc.revision, specHash: step.specHash },
+      );
     },
     async start(container) {
       await runtime.start(container);

@@ -206,7 +206,11 @@ export class DeployService {
         return { revision: doc.revision, outcome: 'superseded', reasons: ['a newer revision took over'] };
       const reasons = e instanceof ApplyFailure ? e.reasons : [`internal error: ${messageOf(e)}`];
       this.deps.log.warn({ revision: doc.revision, reasons }, 'deployment failed');
-      if (!pulled && !(await this.driftedFromLastGood())) {
+      const drifted = pulled || (await this.driftedFromLastGood());
+      // A newer revision may have been accepted during that await: it is the target now, not ours to overwrite.
+      if (signal.aborted)
+        return { revision: doc.revision, outcome: 'superseded', reasons: ['a newer revision took over'] };
+      if (!drifted) {
         // Nothing was stopped or started yet: the last good revision still runs untouched.
         const all = [...reasons, 'nothing was changed: pulls run before any app is stopped'];
         this.deps.store.abandon(doc.revision, all);

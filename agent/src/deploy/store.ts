@@ -133,8 +133,10 @@ export class DeploymentStore {
     this.db.transaction(() => {
       this.finish(revision, 'failed', reasons);
       this.db
-        .prepare('UPDATE deploy_state SET target_revision = last_good_revision, rolling_back_from = NULL WHERE id = 1')
-        .run();
+        .prepare(
+          'UPDATE deploy_state SET target_revision = last_good_revision, rolling_back_from = NULL WHERE id = 1 AND target_revision = ?',
+        )
+        .run(revision);
     })();
   }
 
@@ -152,9 +154,12 @@ export class DeploymentStore {
     this.db.transaction(() => {
       this.db.prepare('UPDATE deployments SET reasons = ? WHERE revision = ?').run(JSON.stringify(reasons), failed);
       const lastGood = this.state().lastGoodRevision ?? null;
+      // Only while the failed revision is still the target: a newer accepted one must not be overwritten.
       this.db
-        .prepare('UPDATE deploy_state SET target_revision = ?, rolling_back_from = ? WHERE id = 1')
-        .run(lastGood, failed);
+        .prepare(
+          'UPDATE deploy_state SET target_revision = ?, rolling_back_from = ? WHERE id = 1 AND target_revision = ?',
+        )
+        .run(lastGood, failed, failed);
     })();
   }
 

@@ -21,6 +21,8 @@ export interface ConnectionLimits {
   maxFrameBytes: number;
   highWaterBytes: number;
   maxInFlight: number;
+  /** A frame begun must be complete within this long (a local socket needs milliseconds): no half frames parked. */
+  frameDeadlineMs: number;
 }
 
 const FLUSH_POLL_MS = 5;
@@ -59,6 +61,7 @@ export class Connection implements SessionOutput {
       socket.once('close', () => {
         this.dead = true;
         clearInterval(this.flushTimer);
+        clearTimeout(this.partialTimer);
         this.session.close().then(resolve, (e: unknown) => {
           this.log.warn({ err: e, app: this.session.ctx.app }, 'esdk: releasing a connection failed');
           resolve();
@@ -72,6 +75,25 @@ export class Connection implements SessionOutput {
     this.dead = true;
     this.socket.destroy();
     return this.closed;
+  }
+
+  private partialTimer: NodeJS.Timeout | undefined;
+
+  /** Arms the deadline while a frame is half in, clears it once none is. */
+  private watchPartialFrame(): void {
+    if (this.decoder.bufferedBytes === 0) {
+      clearTimeout(this.partialTimer);
+      this.partialTimer = undefined;
+    } else if (this.partialTimer === undefined) {
+      this.partialTimer = setTimeout(() => {
+        if (this.decoder.bufferedBytes > 0 && !this.dead)
+          this.fatal({
+            code: 'bad-request',
+            message: `a frame was begun and not completed within ${this.limits.frameDeadlineMs} ms`,
+          });
+      }, this.limits.frameDeadlineMs);
+      this.partialTimer.unref();
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -90,6 +112,7 @@ export class Connection implements SessionOutput {
       this.fatal(toWire(e));
       return;
     }
+    this.watchPartialFrame();
     this.maybePause();
   }
 

@@ -67,7 +67,8 @@ async function serialOpen(s: Session, p: Params) {
   const port = p.name('port');
   const exclusive = p.optBool('exclusive');
   const opts = p.serialOptions();
-  s.requireDevice('serial port', port, 'r', 'serial.open');
+  // Taking a port for oneself locks every other app out of it: that needs write access, not just read.
+  s.requireDevice('serial port', port, exclusive ? 'rw' : 'r', 'serial.open');
   s.checkHandleRoom();
   const serial = await s.backends.devices.serial.open(port, s.ctx.app, exclusive ? 'exclusive' : 'broker', opts);
   return { handle: s.addHandle(port, serial, exclusive) };
@@ -188,7 +189,8 @@ function unsubscribe(s: Session, p: Params) {
 
 async function telemetryPublish(s: Session, p: Params) {
   const stream = p.name('stream');
-  const priority = p.optUint('priority', 0, 9);
+  // 9 is for the agent's own threshold alerts: an app's bulk data must not outrank (and at the disk cap, evict) them.
+  const priority = p.optUint('priority', 0, 8);
   const ts = p.optTimestamp('ts');
   const now = Date.now();
   let samples: Array<{ value: unknown; ts: number }>;

@@ -29,6 +29,10 @@ export interface EsdkServerOptions {
   highWaterBytes?: number;
   /** Requests served at once per connection before reading pauses. Default 64. */
   maxInFlight?: number;
+  /** Connections one app may hold at once; more are refused (each may buffer a frame). Default 16. */
+  maxConnectionsPerApp?: number;
+  /** A frame begun must be complete within this long. Default 10 s. */
+  frameDeadlineMs?: number;
 }
 
 export interface EsdkAppStats {
@@ -60,6 +64,7 @@ export class EsdkServer {
       maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       highWaterBytes: opts.highWaterBytes ?? 256 * 1024,
       maxInFlight: opts.maxInFlight ?? 64,
+      frameDeadlineMs: opts.frameDeadlineMs ?? 10_000,
     };
   }
 
@@ -155,6 +160,15 @@ export class EsdkServer {
 
   private accept(entry: AppEntry, socket: net.Socket): void {
     if (this.apps.get(entry.ctx.app) !== entry) {
+      socket.destroy();
+      return;
+    }
+    // Bounded: each connection may hold up to a frame in memory and a file descriptor.
+    if (entry.connections.size >= (this.opts.maxConnectionsPerApp ?? 16)) {
+      this.backends.log.warn(
+        { app: entry.ctx.app, open: entry.connections.size },
+        'esdk: too many connections; refused',
+      );
       socket.destroy();
       return;
     }

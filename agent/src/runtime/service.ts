@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { alreadyExists, failedPrecondition, notFound } from '../errors.js';
+import { alreadyExists, failedPrecondition, invalid, notFound } from '../errors.js';
 import type { Db } from '../state/database.js';
 import { validateAppSpec } from './app-spec.js';
 import {
@@ -145,6 +145,13 @@ export class RuntimeService {
 
   async run(input: unknown): Promise<ContainerView> {
     const spec = validateAppSpec(input);
+    // Names and the eSDK dir belong to deployments: a manual app must not take a deployed app's
+    // name, its start-then-stop slot (<app>--b), or its socket (the app field).
+    if (spec.app !== undefined) throw invalid('app spec app: only deployments set it');
+    if (spec.name.includes('--'))
+      throw invalid(`app spec name: "${spec.name}" has "--", which deployments use for their update slots`);
+    if (this.records.list().some((r) => r.owner?.app === spec.name))
+      throw alreadyExists(`an app named ${spec.name} is deployed; gantry run cannot take its name`);
     return this.exclusive(spec.name, () => this.runUnlocked(spec));
   }
 

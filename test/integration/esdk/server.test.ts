@@ -192,6 +192,27 @@ test('an oversized frame is refused from its length alone and closes the connect
   await withTimeout(cl.closed, 3_000, 'closed');
 });
 
+test('a frame begun and never finished closes its connection after the deadline', async (c) => {
+  await start(c, { frameDeadlineMs: 200 });
+  const cl = await client(c);
+  const good = await client(c);
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(1000);
+  cl.socket.write(Buffer.concat([prefix, Buffer.alloc(10)]));
+  const err = await cl.next((f) => f.id === null);
+  assert.match((err.error as { message: string }).message, /not completed within 200 ms/);
+  await withTimeout(cl.closed, 3_000, 'closed');
+  assert.ok(await good.ok('app.info'));
+});
+
+test('an app holds a bounded number of connections; the rest are refused', async (c) => {
+  await start(c, { maxConnectionsPerApp: 3 });
+  const held = [await client(c), await client(c), await client(c)];
+  const extra = await client(c);
+  await withTimeout(extra.closed, 3_000, 'the fourth connection is closed');
+  for (const h of held) assert.ok(await h.ok('app.info'));
+});
+
 test('a response over the frame limit becomes a too-large error; the connection lives on', async (c) => {
   await start(c, { maxFrameBytes: 4096 }, meterReader({ config: { blob: 'x'.repeat(10_000) } }));
   const cl = await client(c);

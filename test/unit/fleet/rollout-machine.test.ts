@@ -292,7 +292,7 @@ test('resume publishes the current wave again and restarts held-healthy windows'
   const saved = JSON.parse(JSON.stringify(d.state)) as RolloutState; // through JSON, as the state file
   assert.is(saved.devices['gw-02']?.state, 'verifying');
 
-  const resumed = resume(saved);
+  const resumed = resume(saved, 10_000);
   assert.equal(resumed.actions, [{ kind: 'publish-target', devices: ['gw-01', 'gw-02', 'gw-03'] }]);
   assert.is(resumed.state.devices['gw-02']?.state, 'applying', 'the window starts over');
   assert.is(resumed.state.devices['gw-00']?.state, 'healthy', 'finished gateways stay finished');
@@ -306,6 +306,23 @@ test('resume publishes the current wave again and restarts held-healthy windows'
   assert.equal(r.actions, [], 'nothing published twice after the resume');
 });
 
+test('resume after a long gap: the wave timeout starts again, healthy gateways are not timed out', () => {
+  const devices = ids(4);
+  const d = driver(rollout(devices, { healthyForMs: 2_000, waveTimeoutMs: 10_000 }, '100%'));
+  d.set(devices, healthy(N));
+  d.at(0);
+  d.at(500);
+  const saved = JSON.parse(JSON.stringify(d.state)) as RolloutState;
+  // The tool was away for far longer than the wave timeout.
+  const resumed = resume(saved, 60_000);
+  const r = driver(resumed.state);
+  r.set(devices, healthy(N));
+  r.at(60_000);
+  assert.is(r.state.phase, 'running', 'nothing timed out at the first tick');
+  r.at(62_000);
+  assert.is(r.state.phase, 'completed');
+});
+
 test('resume while rolling back publishes the rollback again to those not back yet', () => {
   const devices = ids(3);
   const d = driver(rollout(devices, { healthyForMs: 0, rollbackOnHalt: true, maxFailures: '0' }, '100%'));
@@ -314,7 +331,7 @@ test('resume while rolling back publishes the rollback again to those not back y
   d.at(10);
   d.set(['gw-00'], healthy(N + 1));
   d.at(20);
-  const { actions } = resume(JSON.parse(JSON.stringify(d.state)) as RolloutState);
+  const { actions } = resume(JSON.parse(JSON.stringify(d.state)) as RolloutState, 30);
   assert.equal(actions, [
     {
       kind: 'publish-rollback',
