@@ -54,14 +54,23 @@ export class DesiredIntake {
     this.opts = opts;
   }
 
-  /** Queue one desired message; resolves with what became of it. */
+  /**
+   * Queue one desired message; resolves with what became of it. Messages are
+   * checked one at a time, but the next one does not wait for an apply to
+   * finish (its health window, a rollback): once the sink has taken a
+   * document, a newer one may supersede it mid-apply.
+   */
   handle(payload: Uint8Array): Promise<IntakeResult> {
-    const next = this.chain.then(() => this.process(payload));
-    this.chain = next.catch(() => {});
+    let taken: () => void = () => undefined;
+    const handedOver = new Promise<void>((resolve) => {
+      taken = resolve;
+    });
+    const next = this.chain.then(() => this.process(payload, taken));
+    this.chain = Promise.race([handedOver, next]).catch(() => {});
     return next;
   }
 
-  private async process(payload: Uint8Array): Promise<IntakeResult> {
+  private async process(payload: Uint8Array, taken: () => void): Promise<IntakeResult> {
     // A zero-length retained publish is how the cloud clears the retained desired: nothing to apply.
     if (payload.byteLength === 0) return { kind: 'ignored', why: 'retained desired cleared' };
 
@@ -102,7 +111,10 @@ export class DesiredIntake {
     this.opts.log?.info({ revision, kid }, 'applying deployment from the cloud');
     let outcome: { revision: number; outcome: DeploymentOutcome; reasons: string[] };
     try {
-      outcome = await this.opts.sink.apply(doc, 'cloud');
+      // The sink validates and accepts the document synchronously when called; only the apply itself is awaited.
+      const applying = this.opts.sink.apply(doc, 'cloud');
+      taken();
+      outcome = await applying;
     } catch (e) {
       if (isGantryError(e, 'invalid')) {
         return this.reject('invalid', e.message, { kid, revision });
