@@ -14,13 +14,18 @@ export type Db = Database.Database;
  *   loss; the agent acknowledges telemetry and deployments only after commit,
  *   so a commit must survive a power cut.
  */
-export function openDatabase(file: string, migrations: readonly Migration[] = MIGRATIONS): Db {
+export function openDatabase(
+  file: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+  /** Names the database in errors ("state database", "outbox /var/lib/gantry/outbox.db"). */
+  what = 'state database',
+): Db {
   const db = new Database(file, { timeout: 5000 });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    migrate(db, migrations);
+    migrate(db, migrations, what);
     return db;
   } catch (e) {
     db.close();
@@ -33,12 +38,12 @@ export function schemaVersion(db: Db): number {
 }
 
 /** Each migration and its version bump commit together, so a crash mid-way re-runs only the unfinished one. */
-export function migrate(db: Db, migrations: readonly Migration[]): void {
+export function migrate(db: Db, migrations: readonly Migration[], what = 'state database'): void {
   const latest = migrations.at(-1)?.version ?? 0;
   const current = schemaVersion(db);
   if (current > latest) {
     throw failedPrecondition(
-      `state database schema is version ${current}, newer than this agent knows (${latest}); refusing to downgrade`,
+      `${what} schema is version ${current}, newer than this agent knows (${latest}); refusing to downgrade`,
     );
   }
   for (const m of migrations) {
@@ -49,7 +54,7 @@ export function migrate(db: Db, migrations: readonly Migration[]): void {
         db.pragma(`user_version = ${m.version}`);
       })();
     } catch (e) {
-      throw internal(`state database migration ${m.version} (${m.name}) failed`, { cause: e });
+      throw internal(`${what} migration ${m.version} (${m.name}) failed`, { cause: e });
     }
   }
 }

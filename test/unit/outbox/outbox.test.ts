@@ -203,7 +203,7 @@ test('opens in WAL with full sync; refuses a newer schema', ({ file }) => {
     assert.unreachable('opened');
   } catch (e) {
     assert.ok(isGantryError(e, 'failed-precondition'));
-    assert.match((e as Error).message, /schema version 99, newer than this agent knows \(1\)/);
+    assert.match((e as Error).message, /outbox .* schema is version 99, newer than this agent knows \(1\)/);
   }
 });
 

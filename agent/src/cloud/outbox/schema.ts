@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
-import { failedPrecondition, internal } from '../../errors.js';
+import { type Db, openDatabase } from '../../state/database.js';
 
-export type OutboxDb = Database.Database;
+export type OutboxDb = Db;
 
 /**
  * The outbox lives in its own SQLite file, not in the state database: it takes
@@ -58,38 +57,9 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
  * Open (creating) an outbox file: WAL, so the drainer's reads never wait for a
  * commit; synchronous=FULL, so a resolved enqueue survives a power cut (the
  * outbox turns it down to NORMAL around ack-only commits, where a lost delete
- * only means a duplicate the cloud drops by id).
+ * only means a duplicate the cloud drops by id). Migrations as the state
+ * database's, with its own list.
  */
 export function openOutboxDb(file: string): OutboxDb {
-  const db = new Database(file, { timeout: 5000 });
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    migrate(db, file);
-    return db;
-  } catch (e) {
-    db.close();
-    throw e;
-  }
-}
-
-function migrate(db: OutboxDb, file: string): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  const latest = MIGRATIONS.at(-1)?.version ?? 0;
-  if (current > latest) {
-    throw failedPrecondition(
-      `outbox ${file} has schema version ${current}, newer than this agent knows (${latest}); refusing to downgrade`,
-    );
-  }
-  for (const m of MIGRATIONS) {
-    if (m.version <= current) continue;
-    try {
-      db.transaction(() => {
-        db.exec(m.sql);
-        db.pragma(`user_version = ${m.version}`);
-      })();
-    } catch (e) {
-      throw internal(`outbox ${file}: migration ${m.version} (${m.name}) failed`, { cause: e });
-    }
-  }
+  return openDatabase(file, MIGRATIONS, `outbox ${file}`);
 }
