@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AppReport } from '../../agent/src/cloud/reported.js';
-import type { ApplyPorts, ContainerProbe } from '../../agent/src/deploy/apply.js';
+import { type ApplyPorts, type ContainerProbe, realClock } from '../../agent/src/deploy/apply.js';
 import type { CurrentContainer, DeploymentDocument, ImageResolver, Step } from '../../agent/src/deploy/types.js';
 import type { PullEvent } from '../../agent/src/images/ports.js';
 
@@ -222,16 +222,5 @@ function later(ms: number, fn: () => void): NodeJS.Timeout {
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+  return ms <= 0 ? Promise.resolve() : realClock.sleep(ms, signal);
 }
