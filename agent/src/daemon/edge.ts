@@ -41,11 +41,15 @@ export async function buildEdgeServices(ctx: ServiceContext, core: Services, sta
   const topics = deviceTopics(deviceId);
   const telemetry = new TelemetryPipeline({ outbox, topicFor: (app, stream) => topics.telemetry(app, stream), log });
   ctx.onStop(() => telemetry.close());
-  // Rules are those of the revision the apps run under (the last good one).
+  // Rules are those of the revision the apps run under (the last good one); apps it no longer has are forgotten.
+  let ruled = new Set<string>();
   const applyRules = () => {
     const rev = core.deploy.status().lastGoodRevision;
     const doc = rev !== undefined ? core.deploy.list().find((d) => d.revision === rev)?.document : undefined;
-    for (const [app, spec] of Object.entries(doc?.apps ?? {})) telemetry.setRules(app, spec.telemetry ?? {});
+    const apps = Object.entries(doc?.apps ?? {});
+    for (const [app, spec] of apps) telemetry.setRules(app, spec.telemetry ?? {});
+    for (const app of ruled) if (!doc?.apps[app]) telemetry.removeApp(app);
+    ruled = new Set(apps.map(([app]) => app));
   };
   applyRules();
   core.deploy.subscribe((e) => {

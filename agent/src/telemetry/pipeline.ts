@@ -32,7 +32,11 @@ export interface TelemetryPipelineOptions {
   tickMs?: number;
   batchLingerMs?: number;
   log?: Pick<Logger, 'warn' | 'error'>;
+  /** Distinct streams one app may publish (default 64). */
+  maxStreamsPerApp?: number;
 }
+
+const MAX_STREAMS_PER_APP = 64;
 
 export interface StreamStats extends StreamRuleCounters {
   app: string;
@@ -193,6 +197,14 @@ export class TelemetryPipeline implements TelemetrySink {
     const key = `${app}/${stream}`;
     let entry = this.streams.get(key);
     if (!entry) {
+      // Each stream keeps state here and in the outbox: an app inventing names must not grow the agent without bound.
+      const max = this.opts.maxStreamsPerApp ?? MAX_STREAMS_PER_APP;
+      let count = 0;
+      for (const e of this.streams.values()) if (e.app === app) count++;
+      if (count >= max)
+        throw invalid(
+          `telemetry.publish for app ${app}: it already publishes ${max} streams; stream ${stream} is one too many`,
+        );
       const topic = this.opts.topicFor(app, stream);
       const rule = this.rules.get(app)?.[stream];
       const machine = this.machineFor(app, stream, rule);

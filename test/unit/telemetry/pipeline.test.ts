@@ -172,6 +172,33 @@ test('bad input is refused with a message naming app and stream; a bad rule set 
   await pipeline.close();
 });
 
+test('an app has a bounded number of streams; another app is not affected', async () => {
+  const pipeline = new TelemetryPipeline({
+    outbox: fakeOutbox(),
+    topicFor: (app, stream) => `gantry/v1/dev/telemetry/${app}/${stream}`,
+    tickMs: 0,
+    maxStreamsPerApp: 3,
+  });
+  for (const s of ['s1', 's2', 's3']) void pipeline.publish('greedy', s, [{ ts: 1, value: 1 }], {});
+  try {
+    // Accepted, it would wait for a commit this fake never makes: the timer turns that into a failure.
+    await Promise.race([
+      pipeline.publish('greedy', 's4', [{ ts: 1, value: 1 }], {}),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('a fourth stream was accepted')), 500)),
+    ]);
+    assert.unreachable('a fourth stream was accepted');
+  } catch (e) {
+    assert.ok(isGantryError(e, 'invalid'), String(e));
+    assert.match((e as Error).message, /app greedy: it already publishes 3 streams; stream s4 is one too many/);
+  }
+  void pipeline.publish('greedy', 's1', [{ ts: 2, value: 2 }], {});
+  void pipeline.publish('other', 's1', [{ ts: 1, value: 1 }], {});
+  assert.is(pipeline.stats().streams.length, 4);
+  pipeline.removeApp('greedy');
+  void pipeline.publish('greedy', 's4', [{ ts: 3, value: 3 }], {});
+  assert.is(pipeline.stats().streams.length, 2);
+});
+
 test('close sends pending windows and batches, waits for their commit, then refuses publishes', async () => {
   const { outbox, pipeline } = setup();
   pipeline.setRules('a', { w: { windowSec: 60 }, b: { batch: 10 } });
